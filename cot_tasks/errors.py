@@ -1,0 +1,20 @@
+"""One error type for bad input, so the CLI can print it as a single line."""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """Bad user input: a file, line or field that cannot be used.
+
+    The message always names where the problem is (``file:line: field: what``) so
+    the CLI prints it as one line instead of a traceback.
+    """
+
+    def __init__(self, message: str, *, path: object = None, line: int | None = None, field: str | None = None):
+        where = []
+        if path is not None:
+            where.append(str(path) if line is None else f"{path}:{line}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        super().__init__(": ".join(where + [message]) if where else message)
+        self.path, self.line, self.field = path, line, field

@@ -1,0 +1,64 @@
+"""The canonical example record every stage passes around."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+DATASETS = ("csqa", "obqa", "quarel")
+
+# Label letters per dataset, in order. A record's choices use exactly these.
+LABELS = {"csqa": ("A", "B", "C", "D", "E"), "obqa": ("A", "B", "C", "D"), "quarel": ("A", "B")}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One multiple-choice question.
+
+    ``answer`` is the gold label letter, or None where the split has no gold
+    (CSQA's official test file). ``extras`` holds dataset-specific fields kept
+    from the source (OBQA ``fact1``, CSQA ``question_concept``, QuaRel
+    ``world_literals``, ...).
+    """
+
+    id: str
+    dataset: str
+    split: str
+    question: str
+    choices: tuple[tuple[str, str], ...]
+    answer: str | None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for label, _ in self.choices)
+
+    @property
+    def answer_text(self) -> str | None:
+        return dict(self.choices).get(self.answer) if self.answer is not None else None
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat row for a ``datasets.Dataset`` (the lm-eval doc)."""
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "split": self.split,
+            "question": self.question,
+            "labels": list(self.labels),
+            "texts": [text for _, text in self.choices],
+            "answer": self.answer,
+            "extras": json.dumps(dict(self.extras), sort_keys=True),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Example":
+        return cls(
+            id=row["id"],
+            dataset=row["dataset"],
+            split=row["split"],
+            question=row["question"],
+            choices=tuple(zip(row["labels"], row["texts"])),
+            answer=row["answer"],
+            extras=json.loads(row["extras"]) if row.get("extras") else {},
+        )

@@ -1,0 +1,1 @@
+"""lm-eval registration, the evaluation wrapper, reports and the ``cot-distill`` CLI."""
