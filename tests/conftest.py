@@ -25,14 +25,14 @@ def shared_data() -> Path:
 
 def sample_corpus() -> list[str]:
     """Prompts and rationales of the bundled sample: what the tiny tokenizer is trained on."""
-    from cot_tasks.data import SPLITS, load_split
+    from cot_tasks.data import EVAL_SPLIT, load_split
     from cot_tasks.prompts import render_prompt
     from cot_tasks.rationales import read_rationales
     from cot_tasks.sample import rationale_path
 
     texts = []
-    for dataset, splits in SPLITS.items():
-        for split in splits:
+    for dataset, eval_split in EVAL_SPLIT.items():
+        for split in ("train", eval_split):
             texts += [render_prompt(ex) for ex in load_split(dataset, split, source="sample")]
         texts += [r.rationale for r in read_rationales(rationale_path(dataset)).values()]
     return texts
