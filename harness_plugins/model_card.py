@@ -1,0 +1,138 @@
+"""Hugging Face model card (``README.md``) for a distilled student.
+
+The YAML front matter carries ``model-index`` so the Hub (and leaderboards that
+read it) show the lm-eval scores; the body says how the student was made and how
+to score it again with lm-eval.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from cot_tasks.errors import DataError
+from harness_plugins.compare import dataset_of_task
+from harness_plugins.report import write_atomically
+
+HUB_DATASETS = {"csqa": "tau/commonsense_qa", "obqa": "allenai/openbookqa", "quarel": "community-datasets/quarel"}
+DISPLAY = {"csqa": "CommonsenseQA", "obqa": "OpenBookQA", "quarel": "QuaRel"}
+HUB_CONFIGS = {"obqa": "main"}
+DEFAULT_SPLITS = {"csqa": "validation", "obqa": "test", "quarel": "test"}
+# lm-eval metric -> Hub metric type (both score the label the student picks).
+METRIC_TYPES = {"acc": "accuracy", "acc_norm": "accuracy", "exact_match": "accuracy"}
+
+
+def _split(results: Mapping, task: str, dataset: str) -> str:
+    config = results.get("configs", {}).get(task, {})
+    return config.get("test_split") or config.get("validation_split") or DEFAULT_SPLITS[dataset]
+
+
+def model_index(name: str, results: Mapping) -> list[dict]:
+    """``model-index`` entries for every task of ``results`` that scores one of our datasets."""
+    entries = []
+    for task, scores in sorted(results.get("results", {}).items()):
+        dataset = dataset_of_task(task)
+        if dataset is None:
+            continue
+        metrics = [
+            {"type": METRIC_TYPES[metric], "value": round(float(value), 4),
+             "name": f"{metric} ({task}{'' if filt in ('', 'none') else ', ' + filt})"}
+            for key, value in sorted(scores.items())
+            for metric, _, filt in [key.partition(",")]
+            if metric in METRIC_TYPES and isinstance(value, (int, float))
+        ]
+        if not metrics:
+            continue
+        hub_dataset = {"name": DISPLAY[dataset], "type": HUB_DATASETS[dataset], "split": _split(results, task, dataset)}
+        if dataset in HUB_CONFIGS:
+            hub_dataset["config"] = HUB_CONFIGS[dataset]
+        entries.append({"task": {"type": "multiple-choice", "name": "Multiple Choice"},
+                        "dataset": hub_dataset, "metrics": metrics})
+    if not entries:
+        raise DataError(f"results hold no csqa/obqa/quarel task (tasks: {', '.join(results.get('results', {})) or 'none'})")
+    return [{"name": name, "results": entries}]
+
+
+def _training_config(checkpoint_dir: Path) -> dict:
+    path = checkpoint_dir / "cot_distill.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"broken JSON ({err.msg})", path=path) from None
+
+
+def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], results: Mapping) -> str:
+    checkpoint_dir = Path(checkpoint_dir)
+    for name in ("dataset", "condition", "student", "task"):
+        if not run_info.get(name):
+            raise DataError("missing from run info", field=name)
+    dataset, condition, student, task = (str(run_info[k]) for k in ("dataset", "condition", "student", "task"))
+    if dataset not in HUB_DATASETS:
+        raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(HUB_DATASETS)})", field="dataset")
+    name = f"cot-distill-{dataset}-{condition}-{Path(student).name}" + (
+        f"-seed{run_info['seed']}" if run_info.get("seed") is not None else "")
+    meta: dict[str, Any] = {}
+    # base_model must be a Hub id; a local path or the built-in tiny student has none.
+    if student != "tiny" and not Path(student).exists():
+        meta["base_model"] = student
+    meta.update({
+        "library_name": "transformers",
+        "datasets": [HUB_DATASETS[dataset]],
+        "tags": ["cot-distillation", condition],
+        "model-index": model_index(name, results),
+    })
+    teacher = run_info.get("teacher") or "unknown"
+    config = _training_config(checkpoint_dir)
+    value = run_info.get("value")
+    score = f"{run_info.get('metric', 'acc')} = {float(value):.4f}" if isinstance(value, (int, float)) else "see metadata"
+    task_version = results.get("versions", {}).get(task)
+    body = [
+        f"# {name}",
+        "",
+        f"A student language model fine-tuned on {DISPLAY[dataset]} with chain-of-thought-augmented "
+        f"distillation (Wadhwa, Amir and Wallace, *Investigating Mysteries of CoT-Augmented Distillation*, EMNLP 2024).",
+        "",
+        "## Training",
+        "",
+        f"- **Student (base model):** `{student}`",
+        f"- **CoT condition:** `{condition}` (how the gold label and the teacher rationale form the target)",
+        f"- **Teacher:** `{teacher}`",
+        f"- **Rationales:** `{run_info.get('rationales') or 'none'}`",
+        f"- **Data:** {DISPLAY[dataset]} training split; scored on `{_split(results, task, dataset)}`",
+        f"- **Seed:** {run_info.get('seed', 'unknown')}",
+        "",
+    ]
+    if config:
+        body += ["Training configuration and data hashes (`cot_distill.json`):", "", "```json",
+                 json.dumps(config, indent=2, sort_keys=True), "```", ""]
+    body += [
+        "## Evaluation",
+        "",
+        f"lm-evaluation-harness task `{task}`" + (f" (version {task_version})" if task_version is not None else "")
+        + f": {score}. Reproduce with:",
+        "",
+        "```bash",
+        "lm_eval --model hf --model_args pretrained=PATH_OR_HUB_ID \\",
+        f'  --include_path "$(cot-distill tasks-dir)" --tasks {task} --log_samples --output_path eval/',
+        "```",
+        "",
+        "`cot-distill tasks-dir` prints the folder of the cot-distill lm-eval task definitions "
+        "(`pip install cot-distill`).",
+        "",
+    ]
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    return f"---\n{front}---\n\n" + "\n".join(body)
+
+
+def write_model_card(checkpoint_dir: str | Path, run_info: dict, results: dict) -> Path:
+    """Write ``<checkpoint_dir>/README.md`` (atomically) and return its path."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        raise DataError("checkpoint folder not found", path=checkpoint_dir)
+    text = render_model_card(checkpoint_dir, run_info, results)
+    return write_atomically({checkpoint_dir / "README.md": text})[0]

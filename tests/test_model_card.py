@@ -1,0 +1,72 @@
+"""Model cards: the front matter parses and its model-index has the shape the Hub expects."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from cot_tasks.errors import DataError
+from harness_plugins.model_card import write_model_card
+
+RESULTS = {
+    "results": {"cot_csqa": {"alias": "cot_csqa", "acc,none": 0.4321, "acc_stderr,none": 0.01},
+                "hellaswag": {"acc,none": 0.5}},
+    "configs": {"cot_csqa": {"test_split": "validation"}},
+    "versions": {"cot_csqa": 1.0},
+}
+RUN = {"dataset": "csqa", "condition": "post", "student": "google/gemma-2b", "seed": 0, "teacher": "gpt-4o",
+       "rationales": "r.jsonl", "task": "cot_csqa", "checkpoint": "x", "metric": "acc", "value": 0.4321}
+
+
+def _front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_model_card_front_matter(tmp_path):
+    (tmp_path / "cot_distill.json").write_text(json.dumps({"condition": "post", "seed": 0}))
+    path = write_model_card(tmp_path, RUN, RESULTS)
+    assert path == tmp_path / "README.md"
+    text = path.read_text()
+    meta = _front_matter(text)
+    assert meta["base_model"] == "google/gemma-2b"
+    assert meta["library_name"] == "transformers"
+    assert meta["datasets"] == ["tau/commonsense_qa"]
+    assert meta["tags"] == ["cot-distillation", "post"]
+    (entry,) = meta["model-index"]
+    (result,) = entry["results"]  # hellaswag is not one of ours
+    assert result["task"] == {"type": "multiple-choice", "name": "Multiple Choice"}
+    assert result["dataset"] == {"name": "CommonsenseQA", "type": "tau/commonsense_qa", "split": "validation"}
+    assert result["metrics"] == [{"type": "accuracy", "value": 0.4321, "name": "acc (cot_csqa)"}]
+    assert '--include_path "$(cot-distill tasks-dir)" --tasks cot_csqa' in text
+    assert "`post`" in text and "gpt-4o" in text and '"seed": 0' in text
+
+
+def test_model_card_parses_with_huggingface_hub(tmp_path):
+    hub = pytest.importorskip("huggingface_hub")
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    path = write_model_card(tmp_path, {**RUN, "dataset": "obqa", "task": "cot_obqa"},
+                            {"results": {"cot_obqa": {"acc,none": 0.3}}})
+    card = hub.ModelCard.load(path)
+    assert card.data.eval_results and card.data.eval_results[0].metric_value == 0.3
+    assert card.data.eval_results[0].dataset_type == "allenai/openbookqa"
+    name, results = model_index_to_eval_results(hub.metadata_load(path)["model-index"])
+    assert name.startswith("cot-distill-obqa-post") and results[0].dataset_split == "test"
+    assert results[0].dataset_config == "main"
+
+
+def test_local_student_has_no_base_model(tmp_path):
+    meta = _front_matter(write_model_card(tmp_path, {**RUN, "student": "tiny"}, RESULTS).read_text())
+    assert "base_model" not in meta
+
+
+def test_results_without_our_tasks_write_nothing(tmp_path):
+    with pytest.raises(DataError, match="no csqa/obqa/quarel"):
+        write_model_card(tmp_path, RUN, {"results": {"hellaswag": {"acc,none": 0.5}}})
+    assert not (tmp_path / "README.md").exists()
+    with pytest.raises(DataError, match="condition"):
+        write_model_card(tmp_path, {**RUN, "condition": ""}, RESULTS)
+    assert list(tmp_path.iterdir()) == []
