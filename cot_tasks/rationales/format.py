@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.records import DATASETS
+from cot_tasks.records import DATASETS, Example
 
 FIELDS = ("id", "dataset", "rationale", "teacher_answer", "teacher", "source", "prompt_version")
 
@@ -74,3 +75,49 @@ def write_rationales(rationales: Iterable[Rationale], path: str | Path) -> Path:
             fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def normalise_question(text: str) -> str:
+    """Case, punctuation and spacing folded, for joining sources that carry no ids."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+@dataclass(frozen=True)
+class JoinReport:
+    """How a rationale file met a split: counts, plus a few ids of each kind for the message."""
+
+    examples: int
+    rationales: int
+    joined: int
+    missing: tuple[str, ...]  # example ids without a rationale
+    unmatched: tuple[str, ...]  # rationale ids without an example (another split, another dataset)
+
+    def line(self) -> str:
+        return (f"joined {self.joined} of {self.examples} examples; {len(self.missing)} examples without a "
+                f"rationale, {len(self.unmatched)} rationales without an example")
+
+
+def join(examples: Sequence[Example], rationales: Mapping[str, Rationale]) -> tuple[list[tuple[Example, Rationale]], JoinReport]:
+    """Pair examples with their rationale by id, in example order."""
+    pairs = [(ex, rationales[ex.id]) for ex in examples if ex.id in rationales]
+    ids = {ex.id for ex in examples}
+    report = JoinReport(
+        examples=len(examples),
+        rationales=len(rationales),
+        joined=len(pairs),
+        missing=tuple(ex.id for ex in examples if ex.id not in rationales),
+        unmatched=tuple(rid for rid in rationales if rid not in ids),
+    )
+    return pairs, report
+
+
+def resume_rationales(path: str | Path) -> tuple[dict[str, Rationale], bool]:
+    """Rationales already in ``path`` (none if absent) for a resumed run, and whether a broken
+    last line -- a run killed mid-write -- was dropped. Broken lines elsewhere stay errors."""
+    from cot_tasks.rationales.jsonl import repair_tail
+
+    path = Path(path)
+    if not path.exists():
+        return {}, False
+    repaired = repair_tail(path)
+    return read_rationales(path), repaired

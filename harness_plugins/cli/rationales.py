@@ -1,7 +1,139 @@
-"""`cot-distill` subcommands for this area (see the package docstring)."""
+"""``cot-distill rationales generate|import|filter`` and ``cot-distill attribute``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from cot_tasks.records import DATASETS
+
+
+def _split_args(p) -> None:
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--split", default="train")
+    p.add_argument("--source", default="sample",
+                   help="where the questions come from: hub, sample, or a directory of the original files")
+
 
 def register(sub) -> None:
-    pass
+    rat = sub.add_parser("rationales", help="teacher rationales: generate, import, filter")
+    rsub = rat.add_subparsers(dest="rationales_command", required=True, metavar="ACTION")
+
+    gen = rsub.add_parser("generate", help="few-shot CoT rationales from a teacher LM")
+    gen.add_argument("--teacher", required=True, help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
+    _split_args(gen)
+    gen.add_argument("--out", required=True, type=Path)
+    gen.add_argument("--limit", type=int)
+    gen.add_argument("--batch-size", type=int, default=8)
+    gen.add_argument("--max-new-tokens", type=int, default=128)
+    gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
+    gen.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--engine", choices=("hf", "vllm"), default="hf")
+    gen.add_argument("--device", help="default: cuda when available")
+    gen.set_defaults(func=_generate)
+
+    imp = rsub.add_parser("import", help="convert published rationale files into our format")
+    imp.add_argument("--format", required=True, choices=("dss", "cose", "eit", "fact1", "generic"))
+    imp.add_argument("input", nargs="?", type=Path,
+                     help="dss: the datasets/cqa folder; cose/eit/generic: the file; fact1: none")
+    _split_args(imp)
+    imp.add_argument("--out", required=True, type=Path)
+    imp.add_argument("--keep", choices=("correct", "all"), default="correct",
+                     help="keep only rationales whose teacher answer is the gold label (default)")
+    imp.add_argument("--teacher", help="teacher name to record (eit/generic)")
+    imp.add_argument("--id-column", default="id", help="generic: column with the example id ('' to join by question)")
+    imp.add_argument("--rationale-column", default="rationale")
+    imp.add_argument("--question-column")
+    imp.add_argument("--answer-column", help="generic: column with the teacher's answer (else parsed from the text)")
+    imp.set_defaults(func=_import)
+
+    flt = rsub.add_parser("filter", help="keep rationales whose teacher answer is the gold label")
+    flt.add_argument("input", type=Path)
+    _split_args(flt)
+    flt.add_argument("--out", required=True, type=Path)
+    flt.add_argument("--keep", choices=("correct", "all"), default="correct")
+    flt.set_defaults(func=_filter)
+
+    att = sub.add_parser("attribute", help="key rationale tokens by integrated gradients")
+    att.add_argument("--model", required=True,
+                     help="checkpoint to attribute with (normally the student trained with 'pre'; a teacher works too)")
+    _split_args(att)
+    att.add_argument("--rationales", required=True, type=Path)
+    att.add_argument("--out", required=True, type=Path)
+    att.add_argument("--steps", type=int, default=20)
+    att.add_argument("--baseline", choices=("pad", "eos"), default="pad")
+    att.add_argument("--k", type=int, default=10)
+    att.add_argument("--batch-size", type=int, default=8, help="examples per captum call")
+    att.add_argument("--internal-batch-size", type=int, help="rows (examples x steps) per forward")
+    att.add_argument("--limit", type=int)
+    att.add_argument("--device", help="default: cuda when available")
+    att.set_defaults(func=_attribute)
+
+
+def _examples(args):
+    from cot_tasks.data import load_split
+
+    return load_split(args.dataset, args.split, args.source)
+
+
+def _generate(args) -> int:
+    from cot_tasks.rationales.generate import GenerateConfig, generate_rationales
+
+    config = GenerateConfig(
+        teacher=args.teacher, dataset=args.dataset, split=args.split, source=args.source, out=args.out,
+        limit=args.limit, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        do_sample=args.do_sample, temperature=args.temperature, seed=args.seed, engine=args.engine,
+        device=args.device,
+    )
+    print(generate_rationales(config).line())
+    return 0
+
+
+def _import(args) -> int:
+    from cot_tasks.errors import DataError
+    from cot_tasks.rationales import importers
+    from cot_tasks.rationales.filtering import filter_rationales
+    from cot_tasks.rationales.format import write_rationales
+
+    examples = _examples(args)
+    if args.format != "fact1" and args.input is None:
+        raise DataError(f"--format {args.format} needs an input path")
+    if args.format == "dss":
+        result = importers.import_dss(args.input, examples, args.split)
+    elif args.format == "cose":
+        result = importers.import_cose(args.input, examples)
+    elif args.format == "eit":
+        result = importers.import_eit(args.input, examples, teacher=args.teacher)
+    elif args.format == "fact1":
+        result = importers.import_fact1(examples)
+    else:
+        columns = importers.Columns(rationale=args.rationale_column, id=args.id_column or None,
+                                    question=args.question_column, answer=args.answer_column)
+        result = importers.import_generic(args.input, examples, columns, teacher=args.teacher or "unknown")
+    kept, report = filter_rationales(examples, {r.id: r for r in result.rationales}, args.keep)
+    write_rationales(kept, args.out)
+    print(result.line())
+    print(report.line())
+    return 0
+
+
+def _filter(args) -> int:
+    from cot_tasks.rationales.filtering import filter_rationales
+    from cot_tasks.rationales.format import read_rationales, write_rationales
+
+    kept, report = filter_rationales(_examples(args), read_rationales(args.input), args.keep)
+    write_rationales(kept, args.out)
+    print(report.line())
+    return 0
+
+
+def _attribute(args) -> int:
+    from trainers.attribution import AttributionConfig, run_attribution
+
+    config = AttributionConfig(
+        model=args.model, dataset=args.dataset, rationales=args.rationales, out=args.out, split=args.split,
+        source=args.source, steps=args.steps, baseline=args.baseline, k=args.k, batch_size=args.batch_size,
+        internal_batch_size=args.internal_batch_size, device=args.device, limit=args.limit,
+    )
+    print(run_attribution(config).line())
+    return 0

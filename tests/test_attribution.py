@@ -1,0 +1,140 @@
+"""Integrated-gradients key tokens: encoding, shapes, completeness, batching, resume, conditions."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from cot_tasks.conditions import ConditionContext, build_targets, make_target
+from cot_tasks.errors import DataError
+from cot_tasks.records import Example
+from cot_tasks.rationales.keytokens import AttributionRow, key_tokens, random_tokens, read_attributions, tokens_text
+
+EX = Example(id="q1", dataset="obqa", split="train", question="The sun is responsible for",
+             choices=(("A", "puppies"), ("B", "rocks"), ("C", "snow"), ("D", "plants growing")), answer="D")
+ROW = AttributionRow(id="q1", tokens=(" The", " sun", " gives", " plants", " ener", "gy", "."),
+                     token_ids=(1, 2, 3, 4, 5, 6, 7), scores=(0.1, 0.9, -0.2, 0.8, 0.5, 0.6, 0.0),
+                     model="m", tokenizer_fingerprint="fp")
+
+
+def test_keytokens_and_random_conditions_exact_targets():
+    ctx = ConditionContext(extras={"attributions": {"q1": ROW}})
+    target = make_target(EX, "The sun gives plants energy.", "keytokens_post:3", ctx=ctx)
+    # top 3 by score: sun (0.9), plants (0.8), gy (0.6) -> rationale order; "gy" is glued to nothing selected
+    assert target.text == " D. sun plants gy"
+    assert make_target(EX, "x", "keytokens_post:4", ctx=ctx).text == " D. sun plants energy"
+    assert make_target(EX, "x", "keytokens_post:99", ctx=ctx).text == " D. The sun gives plants energy."
+    rand = make_target(EX, "x", "random_post:2", seed=5, ctx=ctx).text
+    from cot_tasks.conditions import example_rng, parse_condition
+
+    rng = example_rng(5, parse_condition("random_post:2"), "q1")
+    assert rand == " D. " + tokens_text(ROW.tokens, rng.sample(range(7), 2))
+    assert rand == make_target(EX, "x", "random_post:2", seed=5, ctx=ctx).text  # seeded
+    with pytest.raises(DataError, match="need an attribution file"):
+        make_target(EX, "x", "keytokens_post:3")
+    with pytest.raises(DataError, match="whole number"):
+        make_target(EX, "x", "keytokens_post:0", ctx=ctx)
+    pairs, _ = build_targets([EX], {"q1": "The sun gives plants energy."}, "keytokens_post:2",
+                             extras={"attributions": {"q1": ROW}})
+    assert pairs[0][1].text == " D. sun plants"
+
+
+def test_key_token_helpers():
+    assert ROW.top(2) == [1, 3]
+    assert key_tokens(ROW, 1) == "sun"
+    assert random_tokens(ROW, 10, random.Random(0)) == "The sun gives plants energy."
+
+
+@pytest.fixture(scope="module")
+def sample_setup(tiny_checkpoint):
+    from cot_tasks.data import load_split
+    from cot_tasks.sample import rationale_path
+
+    return load_split("obqa", "train", "sample")[:6], rationale_path("obqa")
+
+
+def _config(tiny_checkpoint, rationales, out, **kw):
+    from trainers.attribution import AttributionConfig
+
+    base = dict(model=str(tiny_checkpoint), dataset="obqa", rationales=rationales, out=out, steps=8,
+                batch_size=3, k=3, device="cpu")
+    return AttributionConfig(**{**base, **kw})
+
+
+def test_encode_locates_rationale_and_label(tiny_checkpoint, sample_setup):
+    from transformers import AutoTokenizer
+
+    from cot_tasks.rationales import read_rationales
+    from trainers.attribution import encode
+
+    examples, path = sample_setup
+    tok = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    ex = examples[0]
+    rationale = read_rationales(path)[ex.id].rationale
+    enc = encode(ex, rationale, tok)
+    assert tok.decode([enc.input_ids[i] for i in enc.rationale]).strip() == " ".join(rationale.split())
+    assert enc.label[-1] == len(enc.input_ids) - 1
+    assert tok.decode([enc.input_ids[i] for i in enc.label]).strip() == ex.answer
+
+
+def test_attribution_shapes_completeness_batching_and_resume(tiny_checkpoint, sample_setup, tmp_path):
+    from trainers.attribution import run_attribution
+
+    examples, rationales = sample_setup
+    out = tmp_path / "attr.jsonl"
+    report = run_attribution(_config(tiny_checkpoint, rationales, out), examples)
+    assert report.attributed == 6 and report.median_completeness_error < 0.05
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    for row in rows:
+        assert len(row["tokens"]) == len(row["token_ids"]) == len(row["scores"]) > 0
+        assert len(row["top_indices"]) == 3 and row["top_tokens"] == [row["tokens"][i] for i in row["top_indices"]]
+        gap = row["f_input"] - row["f_baseline"]
+        assert abs(sum(row["scores"]) - gap) <= 0.05 * abs(gap) + 1e-6
+    # Padding and masks do not change the result: one example per call gives the same scores.
+    single = tmp_path / "single.jsonl"
+    run_attribution(_config(tiny_checkpoint, rationales, single, batch_size=1, limit=3), examples)
+    batched = {r["id"]: r["scores"] for r in rows}
+    for line in single.read_text().splitlines():
+        row = json.loads(line)
+        assert row["scores"] == pytest.approx(batched[row["id"]], abs=1e-4)
+    # Resume: a half-written last line is dropped and redone; finished ids are skipped.
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:4]) + "\n" + lines[4][:30])
+    again = run_attribution(_config(tiny_checkpoint, rationales, out), examples)
+    assert (again.done_before, again.attributed, again.dropped_broken_line) == (4, 2, True)
+    assert len(read_attributions(out)) == 6
+
+
+def test_attribution_file_from_another_tokenizer(tiny_checkpoint, sample_setup, tmp_path):
+    from trainers.attribution import run_attribution
+
+    examples, rationales = sample_setup
+    out = tmp_path / "other.jsonl"
+    out.write_text(json.dumps({"id": "zz", "tokens": ["a"], "token_ids": [1], "scores": [0.5], "model": "gpt2",
+                               "tokenizer_fingerprint": "0123456789abcdef"}) + "\n")
+    with pytest.raises(DataError) as err:
+        run_attribution(_config(tiny_checkpoint, rationales, out), examples)
+    message = str(err.value)
+    assert str(out) in message and "another tokenizer" in message and "\n" not in message
+
+
+def test_broken_attribution_file_is_one_line_error(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"id": "x"}\n')
+    with pytest.raises(DataError, match=r"a.jsonl:1: field 'tokens'"):
+        read_attributions(path)
+
+
+def test_cli_attribute(tiny_checkpoint, sample_setup, tmp_path, capsys):
+    from harness_plugins.cli import main
+
+    _, rationales = sample_setup
+    out = tmp_path / "cli.jsonl"
+    assert main(["attribute", "--model", str(tiny_checkpoint), "--dataset", "obqa", "--rationales",
+                 str(rationales), "--out", str(out), "--steps", "4", "--limit", "2", "--device", "cpu"]) == 0
+    assert "2 attributed" in capsys.readouterr().out
+    assert main(["attribute", "--model", str(tmp_path / "nope"), "--dataset", "obqa", "--rationales",
+                 str(rationales), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err

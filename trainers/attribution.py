@@ -1,0 +1,258 @@
+"""Key tokens of a rationale by integrated gradients (``cot-distill attribute``).
+
+For each training example we score F = log p(gold label | prompt + " " +
+rationale + "\\nAnswer:") -- the ``pre`` target layout -- and attribute F to
+the input embeddings with captum's LayerIntegratedGradients. The baseline
+replaces only the rationale tokens (by the pad or eos embedding), so prompt and
+cue get zero attribution and the rationale scores sum to F(input) - F(baseline).
+
+Speed comes from doing many examples per forward: examples are sorted by
+length, right-padded with an attention mask, and each captum call runs
+``batch_size`` examples x ``steps`` interpolation points (chunked by
+``internal_batch_size``). Only the label positions go through the LM head, so
+the vocabulary-sized logits never exist for the whole sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from cot_tasks.conditions import make_target
+from cot_tasks.errors import DataError
+from cot_tasks.prompts import render_prompt
+from cot_tasks.records import Example
+from cot_tasks.rationales.jsonl import append_rows, repair_tail
+from cot_tasks.rationales.keytokens import read_attributions, tokenizer_fingerprint
+
+BASELINES = ("pad", "eos")
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    model: str  # checkpoint dir or hub id: by default the student trained with ``pre``
+    dataset: str
+    rationales: Path
+    out: Path
+    split: str = "train"
+    source: str = "sample"
+    steps: int = 20
+    baseline: str = "pad"
+    k: int = 10
+    batch_size: int = 8  # examples per captum call
+    internal_batch_size: int | None = None  # rows (examples x steps) per forward; None: all at once
+    device: str | None = None  # None: cuda when available
+    limit: int | None = None
+    max_length: int = 1024  # longer sequences are skipped and counted
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example as token ids, with where its rationale and its gold label sit."""
+
+    id: str
+    input_ids: list[int]
+    rationale: list[int]  # positions of rationale tokens
+    label: list[int]  # positions of the gold label's tokens (the last tokens)
+
+
+@dataclass(frozen=True)
+class AttributionReport:
+    out: Path
+    done_before: int
+    attributed: int
+    skipped_long: int
+    missing_rationale: int
+    median_completeness_error: float | None
+    dropped_broken_line: bool
+
+    def line(self) -> str:
+        err = "" if self.median_completeness_error is None else (
+            f"; median completeness error {self.median_completeness_error:.2%}")
+        broken = " (dropped an unfinished last line from a killed run)" if self.dropped_broken_line else ""
+        return (f"{self.out}: {self.done_before} already there, {self.attributed} attributed, "
+                f"{self.skipped_long} too long, {self.missing_rationale} without a rationale{err}{broken}")
+
+
+def encode(example: Example, rationale: str, tokenizer: Any) -> Encoded:
+    """Tokenize prompt + ``pre`` target in one go (so merges match training) and map the rationale
+    and label characters to token positions through the offsets."""
+    prompt = render_prompt(example)
+    target = make_target(example, rationale, "pre")
+    text = prompt + target.text
+    # The body is " " + rationale; its leading space belongs to the first rationale token anyway.
+    r_start = len(prompt) + len(target.head)
+    r_end = r_start + len(target.body)
+    l_start = len(text) - len(example.answer)
+    enc = tokenizer(text, return_offsets_mapping=True)
+    spans = enc["offset_mapping"]
+    rationale = [i for i, (s, e) in enumerate(spans) if e > s and s < r_end and e > r_start]
+    label = [i for i, (s, e) in enumerate(spans) if e > s and e > l_start]
+    if not rationale or not label or label[-1] != len(spans) - 1 or set(rationale) & set(label):
+        raise DataError(f"cannot locate rationale and label tokens of example {example.id!r}")
+    return Encoded(example.id, list(enc["input_ids"]), rationale, label)
+
+
+def label_logprob(model: Any):
+    """F(input_ids, ...) -> log p(gold label tokens), one value per row.
+
+    Runs the base model and applies the LM head only at the positions that
+    predict the label, instead of materialising (rows x length x vocab) logits.
+    """
+    import torch
+
+    body, head = model.base_model, model.get_output_embeddings()
+
+    def forward(input_ids, attention_mask, label_pos, label_ids, label_mask):
+        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
+        logp = torch.log_softmax(head(hidden[rows, label_pos - 1]).float(), dim=-1)
+        picked = logp.gather(-1, label_ids[..., None]).squeeze(-1)
+        return (picked * label_mask).sum(-1)
+
+    return forward
+
+
+def collate(items: Sequence[Encoded], pad_id: int, baseline_id: int, device: str):
+    """Right-padded ids, attention mask, baseline ids (rationale -> baseline token) and label indices."""
+    import torch
+
+    n, length = len(items), max(len(it.input_ids) for it in items)
+    width = max(len(it.label) for it in items)
+    ids = torch.full((n, length), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, length), dtype=torch.long)
+    label_pos = torch.ones((n, width), dtype=torch.long)
+    label_mask = torch.zeros((n, width))
+    for row, it in enumerate(items):
+        ids[row, : len(it.input_ids)] = torch.tensor(it.input_ids)
+        mask[row, : len(it.input_ids)] = 1
+        label_pos[row, : len(it.label)] = torch.tensor(it.label)
+        label_mask[row, : len(it.label)] = 1
+    base = ids.clone()
+    for row, it in enumerate(items):
+        base[row, it.rationale] = baseline_id
+    label_ids = ids.gather(1, label_pos)
+    extra = tuple(t.to(device) for t in (mask, label_pos, label_ids, label_mask))
+    return ids.to(device), base.to(device), extra
+
+
+def attribute_batch(model: Any, items: Sequence[Encoded], *, steps: int, pad_id: int, baseline_id: int,
+                    device: str, internal_batch_size: int | None = None) -> list[dict[str, Any]]:
+    """Scores per rationale token for several examples in one captum call, plus F(x), F(baseline)."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    forward = label_logprob(model)
+    ids, base, extra = collate(items, pad_id, baseline_id, device)
+    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    attributions = lig.attribute(ids, baselines=base, additional_forward_args=extra, n_steps=steps,
+                                 internal_batch_size=internal_batch_size)
+    with torch.no_grad():
+        f_input, f_base = forward(ids, *extra), forward(base, *extra)
+    per_token = attributions.sum(-1).detach().float().cpu()
+    out = []
+    for row, it in enumerate(items):
+        out.append({
+            "scores": per_token[row, it.rationale].tolist(),
+            "total": float(per_token[row].sum()),  # all positions: the completeness check uses this
+            "f_input": float(f_input[row]),
+            "f_baseline": float(f_base[row]),
+        })
+    return out
+
+
+def completeness_error(result: dict[str, Any]) -> float:
+    """|sum of attributions - (F(x) - F(baseline))| / |F(x) - F(baseline)|."""
+    gap = result["f_input"] - result["f_baseline"]
+    return abs(result["total"] - gap) / max(abs(gap), 1e-8)
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_attribution(config: AttributionConfig, examples: Sequence[Example] | None = None,
+                    model_and_tokenizer: tuple[Any, Any] | None = None) -> AttributionReport:
+    """Attribute every example of the split that has a rationale and is not yet in ``config.out``."""
+    import statistics
+
+    from tqdm.auto import tqdm
+
+    from cot_tasks.rationales.format import read_rationales
+    from cot_tasks.rationales.generate import load_causal_lm
+
+    if config.baseline not in BASELINES:
+        raise DataError(f"unknown --baseline {config.baseline!r} (known: {', '.join(BASELINES)})")
+    if config.steps < 2 or config.batch_size < 1 or config.k < 1:
+        raise DataError("--steps must be at least 2, --batch-size and --k at least 1")
+    if examples is None:
+        from cot_tasks.data import load_split
+
+        examples = load_split(config.dataset, config.split, config.source)
+    examples = list(examples)[: config.limit]
+    rationales = read_rationales(config.rationales)
+    device = _device(config.device)
+    if model_and_tokenizer is None:
+        tokenizer, model = load_causal_lm(config.model, device, role="attribution")
+    else:
+        model, tokenizer = model_and_tokenizer
+        model = model.to(device).eval()
+    if not getattr(tokenizer, "is_fast", False):
+        raise DataError("attribution needs a fast tokenizer (for token offsets)", path=config.model)
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    repaired = repair_tail(config.out)
+    done = read_attributions(config.out, fingerprint) if Path(config.out).is_file() else {}
+
+    todo, skipped_long, missing = [], 0, 0
+    for ex in examples:
+        if ex.id in done:
+            continue
+        r = rationales.get(ex.id)
+        if r is None or not r.rationale.strip() or ex.answer is None:
+            missing += 1
+            continue
+        enc = encode(ex, r.rationale, tokenizer)
+        if len(enc.input_ids) > config.max_length:
+            skipped_long += 1
+            continue
+        todo.append(enc)
+    # Similar lengths share a batch, so little compute goes to padding.
+    todo.sort(key=lambda it: len(it.input_ids))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    baseline_id = pad_id if config.baseline == "pad" else tokenizer.eos_token_id
+    if baseline_id is None:
+        raise DataError(f"the tokenizer has no {config.baseline} token; use the other --baseline",
+                        path=config.model)
+    errors = []
+    for p in model.parameters():
+        p.requires_grad_(False)  # gradients are needed w.r.t. the embeddings only
+    with tqdm(total=len(todo), desc=f"attribute {config.dataset} {config.split}", unit="ex") as bar:
+        for i in range(0, len(todo), config.batch_size):
+            batch = todo[i: i + config.batch_size]
+            results = attribute_batch(model, batch, steps=config.steps, pad_id=pad_id, baseline_id=baseline_id,
+                                      device=device, internal_batch_size=config.internal_batch_size)
+            rows = []
+            for it, res in zip(batch, results):
+                token_ids = [it.input_ids[p] for p in it.rationale]
+                tokens = [tokenizer.decode([t]) for t in token_ids]
+                ranked = sorted(range(len(tokens)), key=lambda j: (-res["scores"][j], j))[: config.k]
+                errors.append(completeness_error(res))
+                rows.append({
+                    "id": it.id, "dataset": config.dataset, "tokens": tokens, "token_ids": token_ids,
+                    "scores": [round(s, 6) for s in res["scores"]],
+                    "top_indices": ranked, "top_tokens": [tokens[j] for j in ranked],
+                    "f_input": res["f_input"], "f_baseline": res["f_baseline"],
+                    "completeness_error": round(errors[-1], 6),
+                    "model": config.model, "tokenizer_fingerprint": fingerprint,
+                    "steps": config.steps, "baseline": config.baseline,
+                })
+            append_rows(config.out, rows)
+            bar.update(len(batch))
+    return AttributionReport(
+        out=Path(config.out), done_before=len(done), attributed=len(todo), skipped_long=skipped_long,
+        missing_rationale=missing, median_completeness_error=statistics.median(errors) if errors else None,
+        dropped_broken_line=repaired,
+    )
