@@ -1,0 +1,85 @@
+"""Score a checkpoint on our tasks with lm-eval, saving what ``lm_eval --output_path --log_samples`` saves."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from cot_tasks.errors import DataError
+from harness_plugins.registry import TASKS_DIR, our_task_names, task_manager
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    tasks: str | Iterable[str],
+    *,
+    source: str | os.PathLike = "sample",
+    output_dir: str | os.PathLike,
+    batch_size: int = 8,
+    device: str = "cpu",
+    limit: int | float | None = None,
+    log_samples: bool = True,
+    trust_remote_code: bool = False,
+    gen_kwargs: str | None = None,
+) -> dict:
+    """Run ``lm_eval.simple_evaluate`` with ``model="hf"`` on ``checkpoint``; return the results dict.
+
+    Files go through lm-eval's own EvaluationTracker, so ``output_dir`` ends up
+    exactly as after ``lm_eval --output_path output_dir --log_samples``
+    (``<model>/results_<time>.json`` and ``<model>/samples_<task>_<time>.jsonl``)
+    and leaderboard tooling reads it unchanged. ``gen_kwargs`` is lm-eval's
+    ``--gen_kwargs`` string (e.g. ``"max_gen_toks=32"``).
+    """
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    metadata = {"source": os.fspath(source)}
+    # Indexing lm-eval's ~15k built-in tasks takes seconds; only do it when one is asked for.
+    builtin_needed = not set(tasks) <= set(our_task_names())
+    tracker = EvaluationTracker(output_path=os.fspath(output_dir))
+    results = simple_evaluate(
+        model="hf",
+        model_args={"pretrained": os.fspath(checkpoint), "trust_remote_code": trust_remote_code},
+        tasks=tasks,
+        batch_size=batch_size,
+        device=device,
+        limit=limit,
+        gen_kwargs=gen_kwargs,
+        log_samples=log_samples,
+        evaluation_tracker=tracker,
+        task_manager=task_manager(metadata, include_defaults=builtin_needed),
+    )
+    # As lm-eval's CLI does: samples go to their own files, not into results_*.json.
+    samples = results.pop("samples", None)
+    tracker.save_results_aggregated(results=results, samples=samples)
+    if samples is not None:
+        for name in results["configs"]:
+            tracker.save_results_samples(task_name=name, samples=samples[name])
+    return results
+
+
+def run_lm_eval(argv: list[str]) -> int:
+    """lm-eval's own command line (its real entry function) with ``--include_path TASKS_DIR`` added."""
+    if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv):
+        raise DataError(
+            "cot-distill eval sets --include_path itself; to add more task folders run "
+            f'lm_eval --include_path "{TASKS_DIR}" ... directly'
+        )
+    from lm_eval.__main__ import cli_evaluate
+
+    # Every lm-eval version parses sys.argv itself (0.4.10+ takes no argv argument).
+    saved = sys.argv
+    sys.argv = ["lm_eval", *argv, "--include_path", str(TASKS_DIR)]
+    try:
+        cli_evaluate()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def results_files(output_dir: str | os.PathLike) -> list[Path]:
+    """The ``results_*.json`` files lm-eval wrote under ``output_dir``, oldest first."""
+    return sorted(Path(output_dir).rglob("results_*.json"), key=lambda p: p.stat().st_mtime)

@@ -1,0 +1,120 @@
+"""Scoring a checkpoint on the cot_* tasks through lm-eval's real CLI and simple_evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cot_tasks.data import EVAL_SPLIT, load_split
+from cot_tasks.names import GEN_GROUP, GEN_TASKS, GROUP, LABEL_TASKS, label_task
+from cot_tasks.prompts import TARGET_DELIMITER, render_prompt
+from harness_plugins.cli import main
+from harness_plugins.evaluate import evaluate_checkpoint, results_files
+
+LIMIT = 3
+
+
+def _samples(output_dir, task):
+    # samples_<task>_<timestamp>.jsonl; the timestamp has no "_", so cot_csqa never picks cot_csqa_gen.
+    (path,) = [p for p in output_dir.rglob("samples_*.jsonl") if p.name.rsplit("_", 1)[0] == f"samples_{task}"]
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def cli_run(tiny_checkpoint, tmp_path_factory):
+    """``cot-distill eval`` on both groups, as a user would type it; returns (results, output_dir)."""
+    out = tmp_path_factory.mktemp("lm_eval_out")
+    cmd = [
+        sys.executable, "-m", "harness_plugins", "eval",
+        "--model", "hf", "--model_args", f"pretrained={tiny_checkpoint}",
+        "--tasks", f"{GROUP},{GEN_GROUP}", "--device", "cpu", "--batch_size", "8",
+        "--limit", str(LIMIT), "--gen_kwargs", "max_gen_toks=8",
+        "--metadata", '{"source": "sample"}', "--output_path", str(out), "--log_samples",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (path,) = results_files(out)
+    return json.loads(path.read_text()), out
+
+
+def test_cli_results_json(cli_run):
+    results, out = cli_run
+    scores = results["results"]
+    assert set(LABEL_TASKS + GEN_TASKS + (GROUP, GEN_GROUP)) <= set(scores)
+    for name in LABEL_TASKS:
+        assert 0.0 <= scores[name]["acc,none"] <= 1.0
+        assert "acc_norm,none" not in scores[name]
+    for name in GEN_TASKS:
+        assert 0.0 <= scores[name]["exact_match,committed-label"] <= 1.0
+    for name in LABEL_TASKS + GEN_TASKS:
+        assert results["n-samples"][name]["effective"] == LIMIT
+        assert results["configs"][name]["metadata"]["source"] == "sample"
+        assert len(_samples(out, name)) == LIMIT
+    # The groups are the plain (macro) mean over their three datasets.
+    group_acc = sum(scores[name]["acc,none"] for name in LABEL_TASKS) / len(LABEL_TASKS)
+    assert scores[GROUP]["acc,none"] == pytest.approx(group_acc)
+    assert "exact_match,committed-label" in scores[GEN_GROUP]
+
+
+def test_cli_gen_samples_score_the_extracted_label(cli_run):
+    _, out = cli_run
+    for name in GEN_TASKS:
+        for sample in _samples(out, name):
+            (label,) = sample["filtered_resps"]
+            gold = sample["doc"]["answer"]
+            assert label in [*"ABCDE", "[invalid]"]
+            assert sample["exact_match"] == float(label == gold)
+
+
+def _hand_scored(checkpoint, dataset, limit):
+    """acc from the model's own logits: sum of log-probs of ' X' after the prompt, argmax vs gold."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+    correct, loglikelihoods = [], []
+    for ex in load_split(dataset, EVAL_SPLIT[dataset], source="sample")[:limit]:
+        prompt = render_prompt(ex)
+        n_prompt = len(tokenizer(prompt)["input_ids"])
+        scores = []
+        for label in ex.labels:
+            ids = tokenizer(prompt + TARGET_DELIMITER + label, return_tensors="pt")["input_ids"]
+            with torch.no_grad():
+                logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
+            continuation = ids[0, n_prompt:]
+            scores.append(logprobs[n_prompt - 1 :].gather(1, continuation[:, None]).sum().item())
+        loglikelihoods.append(scores)
+        correct.append(float(ex.labels[scores.index(max(scores))] == ex.answer))
+    return correct, loglikelihoods
+
+
+@pytest.mark.parametrize("dataset", ["csqa", "quarel"])
+def test_simple_evaluate_acc_equals_hand_computed(tiny_checkpoint, tmp_path, dataset):
+    task = label_task(dataset)
+    results = evaluate_checkpoint(tiny_checkpoint, [task], source="sample", output_dir=tmp_path, batch_size=4, limit=4)
+    correct, loglikelihoods = _hand_scored(tiny_checkpoint, dataset, 4)
+    assert results["results"][task]["acc,none"] == pytest.approx(sum(correct) / len(correct))
+    # Saved in lm-eval's own layout, one line per scored doc, same log-likelihoods.
+    (path,) = results_files(tmp_path)
+    assert json.loads(path.read_text())["results"][task]["acc,none"] == results["results"][task]["acc,none"]
+    samples = sorted(_samples(tmp_path, task), key=lambda s: s["doc_id"])
+    assert [s["acc"] for s in samples] == correct
+    lm_eval_lls = [float(ll) for s in samples for ll, _ in s["filtered_resps"]]
+    assert lm_eval_lls == pytest.approx([ll for doc in loglikelihoods for ll in doc], abs=1e-4)
+
+
+def test_unknown_source_is_one_line(tiny_checkpoint, capsys):
+    argv = ["eval", "--model", "hf", "--model_args", f"pretrained={tiny_checkpoint}", "--tasks", "cot_obqa",
+            "--device", "cpu", "--metadata", '{"source": "/no/such/dir"}']  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "cot-distill: error: unknown source '/no/such/dir': expected 'hub', 'sample' "
+        "or an existing directory of the original obqa files"
+    )
