@@ -6,6 +6,7 @@ Used by ``--student tiny``, by the tests and by the bundled default run.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -23,7 +24,7 @@ class TinyConfig:
     seed: int = 0
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int):
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: int = 1024):
     """Byte-level BPE like GPT-2's, so ' A', ' B', ... stay single tokens when frequent."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -41,7 +42,8 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     letters = [f"Answer: {c}" for c in "ABCDE"] * 50
     tok.train_from_iterator(list(corpus) + letters, trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS
+        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS,
+        model_max_length=model_max_length,
     )
 
 
@@ -55,7 +57,7 @@ def build_tiny_student(corpus: Iterable[str], out_dir: str | Path, config: TinyC
     from transformers import GPT2Config, GPT2LMHeadModel
 
     out = Path(out_dir)
-    tokenizer = train_tokenizer(corpus, config.vocab_size)
+    tokenizer = train_tokenizer(corpus, config.vocab_size, config.n_positions)
     torch.manual_seed(config.seed)
     model = GPT2LMHeadModel(
         GPT2Config(
@@ -71,4 +73,14 @@ def build_tiny_student(corpus: Iterable[str], out_dir: str | Path, config: TinyC
     )
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    _portable_tokenizer_class(out)
     return out
+
+
+def _portable_tokenizer_class(out: Path) -> None:
+    # transformers 5 records its new backend class name, which 4.x cannot load;
+    # PreTrainedTokenizerFast names the same tokenizer.json in both.
+    path = out / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    path.write_text(json.dumps(config, indent=2))

@@ -1,0 +1,183 @@
+"""Our trainer vs transformers' Trainer: target tokens/s on the same model, data, batch size and steps.
+
+Data: CSQA train (../shared/data/commonsenseqa) with ``post`` targets built from the
+Distilling step-by-step PaLM-540B rationales (../shared/data/distilling_step_by_step/cqa),
+joined by id. Model: a random-init GPT-2 config (~14M parameters) with a BPE
+vocabulary trained on that text (no download). Both trainers get the same
+tokenised sequences, the same dynamic-padding collate function, AdamW, linear
+warmup/decay and gradient clipping; Trainer is run with its defaults (random
+batches) and with ``group_by_length=True``.
+
+MFU counts useful work only (transformer body on real tokens, LM head on target
+tokens, forward + backward = 3x forward) against a peak measured here with a
+large fp32 matmul, so MFU ratios equal throughput ratios.
+
+    python benchmarks/train_throughput.py [--steps 40] [--batch-size 16] [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def palm_rationales(cqa_dir: Path) -> dict[str, str]:
+    """id -> rationale; ``llm/train_CoT_i.json[j]`` belongs to row 1000*i + j of ``cqa_train.json``."""
+    ids = [json.loads(line)["id"] for line in (cqa_dir / "cqa_train.json").read_text().splitlines() if line.strip()]
+    outputs = []
+    for i in range(len(list((cqa_dir / "llm").glob("train_CoT_*.json")))):
+        outputs += json.loads((cqa_dir / "llm" / f"train_CoT_{i}.json").read_text())
+    # Upstream parser: drop hallucinated follow-up questions, keep the text before the answer.
+    return {rid: out.split("Q:")[0].split("So the answer is")[0].strip() for rid, out in zip(ids, outputs)}
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def useful_flops(encoded, cfg) -> float:
+    """3 x forward FLOPs: body (2 x params per real token + attention), LM head on target tokens."""
+    d, layers, vocab = cfg.n_embd, cfg.n_layer, cfg.vocab_size
+    body = 12 * layers * d * d
+    total = 0.0
+    for e in encoded:
+        n = len(e.input_ids)
+        total += 2 * body * n + 2 * layers * d * n * n + 2 * d * vocab * (e.n_target)
+    return 3 * total
+
+
+def _grouping(training_args_cls, grouped: bool) -> dict:
+    """transformers 4.x: group_by_length=True; 5.x: train_sampling_strategy='group_by_length'."""
+    import inspect
+
+    params = inspect.signature(training_args_cls).parameters
+    if "group_by_length" in params:
+        return {"group_by_length": grouped}
+    return {"train_sampling_strategy": "group_by_length"} if grouped else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--examples", type=int, default=2000, help="training examples to draw batches from")
+    parser.add_argument("--n-layer", type=int, default=6)
+    parser.add_argument("--n-embd", type=int, default=384)
+    parser.add_argument("--vocab-size", type=int, default=8192)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import (GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments, set_seed)
+
+    from cot_tasks.conditions import build_targets
+    from cot_tasks.data import load_split
+    from cot_tasks.prompts import render_prompt
+    from cot_tasks.rationales import Rationale, write_rationales
+    from trainers.config import TrainConfig
+    from trainers.data import collate, encode
+    from trainers.tiny import train_tokenizer
+    from trainers.train import train
+
+    examples = load_split("csqa", "train", source=str(args.data / "commonsenseqa"))
+    rationales = palm_rationales(args.data / "distilling_step_by_step" / "cqa")
+    pairs, report = build_targets(examples, rationales, "post")
+    pairs = pairs[: args.examples]
+    print(f"data: CSQA train, post targets, PaLM rationales: {report.line()}; using {len(pairs)}")
+
+    work = Path(tempfile.mkdtemp(prefix="cot-bench-"))
+    tokenizer = train_tokenizer([render_prompt(ex) + t.text for ex, t in pairs], args.vocab_size)
+    cfg = GPT2Config(vocab_size=len(tokenizer), n_layer=args.n_layer, n_head=max(1, args.n_embd // 64),
+                     n_embd=args.n_embd, n_positions=512, bos_token_id=tokenizer.eos_token_id,
+                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+    set_seed(0)
+    student = work / "student"
+    GPT2LMHeadModel(cfg).save_pretrained(student)
+    tokenizer.save_pretrained(student)
+    n_params = sum(p.numel() for p in GPT2LMHeadModel(cfg).parameters())
+    encoded = [encode(tokenizer, render_prompt(ex), t, 512, example_id=ex.id) for ex, t in pairs]
+    pad = tokenizer.eos_token_id
+    print(f"model: GPT-2 {args.n_layer} layers x {args.n_embd}, vocab {len(tokenizer)}, {n_params / 1e6:.1f}M params; "
+          f"batch {args.batch_size}, {args.steps} steps; device {'cuda' if torch.cuda.is_available() else 'cpu'}, "
+          f"{torch.get_num_threads()} threads")
+    mean_len = sum(len(e.input_ids) for e in encoded) / len(encoded)
+    mean_tgt = sum(e.n_target for e in encoded) / len(encoded)
+    print(f"sequences: mean {mean_len:.1f} tokens, of which target {mean_tgt:.1f}")
+
+    peak = matmul_peak()
+    print(f"matmul peak (fp32 2048^3, best of 5): {peak / 1e9:.1f} GFLOP/s")
+    flops_per_target_token = useful_flops(encoded, cfg) / sum(e.n_target for e in encoded)
+
+    # --- ours ---
+    rat_file = write_rationales(
+        [Rationale(ex.id, "csqa", rationales[ex.id], None, "palm-540b", "distilling_step_by_step")
+         for ex, _ in pairs], work / "rationales.jsonl")
+    batches_per_epoch = -(-len(encoded) // args.batch_size)
+    ours = train(TrainConfig(dataset="csqa", condition="post", rationales=str(rat_file), student=str(student),
+                             output=str(work / "ours"), epochs=args.steps / batches_per_epoch, lr=5e-4,
+                             batch_size=args.batch_size, max_length=512, save_steps=0),
+                 examples=[ex for ex, _ in pairs], progress=False)
+    results = {"ours": (ours.target_tokens / ours.seconds, ours.steps)}
+
+    # --- transformers' Trainer, same tokens and collate function ---
+    class Rows(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(encoded)
+
+        def __getitem__(self, i):
+            return {"input_ids": list(encoded[i].input_ids), "i": i}
+
+    counted = {"tokens": 0}
+
+    def collator(items):
+        batch = collate([encoded[it["i"]] for it in items], pad)
+        counted["tokens"] += int((batch["labels"][:, 1:] != -100).sum())
+        return batch
+
+    for name, grouped in (("Trainer", False), ("Trainer group_by_length", True)):
+        set_seed(0)
+        model = GPT2LMHeadModel.from_pretrained(student)
+        targs = TrainingArguments(output_dir=str(work / name.replace(" ", "_")), per_device_train_batch_size=args.batch_size,
+                                  max_steps=args.steps, learning_rate=5e-4, warmup_steps=int(0.06 * args.steps),
+                                  lr_scheduler_type="linear", logging_steps=10 ** 9, save_strategy="no",
+                                  report_to=[], remove_unused_columns=False, dataloader_num_workers=0, seed=0,
+                                  disable_tqdm=True, **_grouping(TrainingArguments, grouped))
+        trainer = Trainer(model=model, args=targs, train_dataset=Rows(), data_collator=collator)
+        counted["tokens"] = 0
+        start = time.perf_counter()
+        trainer.train()
+        results[name] = (counted["tokens"] / (time.perf_counter() - start), args.steps)
+
+    print(f"\n{'trainer':<26}{'target tok/s':>14}{'MFU':>9}")
+    for name, (tps, _) in results.items():
+        print(f"{name:<26}{tps:14.0f}{100 * tps * flops_per_target_token / peak:8.1f}%")
+    best_trainer = max(results["Trainer"][0], results["Trainer group_by_length"][0])
+    print(f"\nours / Trainer:                 {results['ours'][0] / results['Trainer'][0]:.2f}x")
+    print(f"ours / Trainer group_by_length: {results['ours'][0] / results['Trainer group_by_length'][0]:.2f}x")
+    print(f"ours / faster Trainer:          {results['ours'][0] / best_trainer:.2f}x (target >= 1.3x)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

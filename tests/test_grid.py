@@ -1,0 +1,113 @@
+"""`cot-distill run`: a tiny grid end to end, rerun reuse, and bad input as one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from cot_tasks.errors import DataError
+from harness_plugins.cli import main
+from trainers.grid import GridConfig, load_grid_config, plan, run_grid
+
+
+def write_source(tmp: Path) -> tuple[Path, Path]:
+    """A 16-train / 6-dev CSQA source folder in the official layout, and rationales for its train split."""
+    src = tmp / "src"
+    src.mkdir()
+    places = ["bank", "river", "library", "bakery", "garage", "closet", "fridge", "garden"]
+    rationales = []
+    for split, name, n, off in (("train", "train_rand_split.jsonl", 16, 0), ("dev", "dev_rand_split.jsonl", 6, 50)):
+        lines = []
+        for i in range(off, off + n):
+            gold = i % 5
+            texts = [places[(i + k) % len(places)] for k in range(5)]
+            lines.append(json.dumps({"answerKey": "ABCDE"[gold], "id": f"{split}-{i}", "question": {
+                "question_concept": "thing", "stem": f"Where is thing {i} kept?",
+                "choices": [{"label": "ABCDE"[k], "text": t} for k, t in enumerate(texts)]}}))
+            if split == "train":
+                rationales.append(json.dumps({"id": f"{split}-{i}", "dataset": "csqa",
+                                              "rationale": f"Thing {i} is kept in a {texts[gold]}."}))
+        (src / name).write_text("\n".join(lines) + "\n")
+    rat = tmp / "rationales.jsonl"
+    rat.write_text("\n".join(rationales) + "\n")
+    return src, rat
+
+
+def grid_yaml(tmp: Path, src: Path, rat: Path, **over) -> Path:
+    import yaml
+
+    data = {"output": str(tmp / "runs_out"), "source": str(src), "datasets": ["csqa"],
+            "conditions": ["none", "pre"], "students": ["tiny"], "seeds": [0], "teacher": "test",
+            "rationales": {"csqa": str(rat)},
+            "train": {"epochs": 1, "batch_size": 8, "lr": 0.002, "max_length": 96, "save_steps": 0,
+                      "tiny": {"vocab_size": 400, "n_layer": 1, "n_head": 2, "n_embd": 32}},
+            "eval": {"batch_size": 16, "gen_kwargs": "max_gen_toks=8"}}
+    data.update(over)
+    path = tmp / "grid.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_grid_end_to_end_and_rerun_reuse(tmp_path, capsys):
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat)
+    assert main(["run", str(config)]) == 0
+    out = tmp_path / "runs_out"
+    table = capsys.readouterr().out
+    assert "tiny / none" in table and "tiny / pre" in table and "csqa" in table
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["condition"], r["task"]) for r in rows] == [("none", "cot_csqa"), ("pre", "cot_csqa_gen")]
+    for row in rows:
+        run_dir = out / "runs" / f"csqa__{row['condition']}__tiny__seed0"
+        run = json.loads((run_dir / "run.json").read_text())
+        assert run["checkpoint"] == str((run_dir / "checkpoint").resolve())
+        assert 0.0 <= run["value"] <= 1.0 and run["teacher"] == "test" and run["examples"] == 16
+        assert list((run_dir / "eval").rglob("results_*.json"))  # lm-eval's own results file
+        assert (run_dir / "checkpoint" / "model.safetensors").exists()
+
+    # Rerun: every run reused (run.json untouched), same results.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("run.json")}
+    rows_again = run_grid(load_grid_config(config))
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("run.json")} == stamps
+    assert [r["value"] for r in rows_again] == [float(r["value"]) for r in rows]
+
+
+def test_bad_grids_are_one_line_errors(tmp_path, capsys):
+    src, rat = write_source(tmp_path)
+    unjoined = tmp_path / "other.jsonl"
+    unjoined.write_text(json.dumps({"id": "nope", "dataset": "csqa", "rationale": "x"}) + "\n")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not ours")
+    cases = [
+        (dict(conditions=["post", "bogus"]), "unknown condition 'bogus'"),
+        (dict(conditions=["masked_post:2"]), "fraction P in [0, 1]"),
+        (dict(conditions=[]), "empty grid"),
+        (dict(rationales={"csqa": str(unjoined)}), "0 of 16 joined, 1 rationales"),
+        (dict(output=str(foreign)), "holds other files"),
+        (dict(train={"epochz": 1}), "unknown key(s) epochz"),
+        (dict(colour="red"), "unknown key(s) colour"),
+    ]
+    for over, message in cases:
+        assert main(["run", str(grid_yaml(tmp_path, src, rat, **over))]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.count("\n") == 0, (over, err)
+    assert [p.name for p in foreign.iterdir()] == ["keep.txt"]
+    assert not (tmp_path / "runs_out").exists()  # nothing was started for any bad grid
+
+
+def test_default_config_parses_and_covers_every_condition():
+    grid = load_grid_config(None)
+    cells = plan(grid)
+    assert {c.condition.split(":")[0] for c in cells} >= {
+        "none", "pre", "post", "shuffled_post", "shuffled_pre", "masked_post", "filler_post", "other_post",
+        "answer_masked_post"}
+    assert grid.students == ["tiny"] and grid.source == "sample"
+    example = Path(__file__).resolve().parents[1] / "trainers" / "configs" / "paper_gpt2.yaml"
+    assert plan(load_grid_config(example))
+    with pytest.raises(DataError, match="set dataset at the top level"):
+        GridConfig.from_dict({"train": {"dataset": "obqa"}})

@@ -1,0 +1,246 @@
+"""The student trainer: loss masking, truncation, resume-after-kill, output-folder safety, lm-eval parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cot_tasks.conditions import Target, make_target
+from cot_tasks.errors import DataError
+from cot_tasks.prompts import render_prompt
+from cot_tasks.records import Example
+from trainers.config import TinyStudent, TrainConfig
+from trainers.data import IGNORE, batch_schedule, collate, encode
+
+THINGS = [("money", "bank"), ("fish", "river"), ("books", "library"), ("bread", "bakery"), ("cars", "garage"),
+          ("clothes", "closet"), ("milk", "fridge"), ("plants", "garden"), ("letters", "mailbox"),
+          ("tools", "shed"), ("dishes", "cupboard"), ("shoes", "rack")]
+PLACES = [place for _, place in THINGS]
+
+
+def csqa_rows(n: int, offset: int = 0) -> list[dict]:
+    """Rows in the official CSQA file layout (train_rand_split.jsonl)."""
+    rows = []
+    for i in range(offset, offset + n):
+        thing, place = THINGS[i % len(THINGS)]
+        others = [p for p in PLACES if p != place][i % 7: i % 7 + 4]
+        texts = others[:]
+        gold = i % 5
+        texts.insert(gold, place)
+        rows.append({"answerKey": "ABCDE"[gold], "id": f"csqa-{i:03d}",
+                     "question": {"question_concept": thing, "stem": f"Where would you usually keep {thing} no. {i}?",
+                                  "choices": [{"label": "ABCDE"[k], "text": t} for k, t in enumerate(texts)]}})
+    return rows
+
+
+def write_csqa(tmp: Path, n_train: int = 24, n_dev: int = 10) -> tuple[Path, Path]:
+    """A CSQA source directory plus a rationale file for its train split."""
+    src = tmp / "csqa_src"
+    src.mkdir(parents=True)
+    train = csqa_rows(n_train)
+    for name, rows in (("train_rand_split.jsonl", train), ("dev_rand_split.jsonl", csqa_rows(n_dev, 100))):
+        (src / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rat = tmp / "csqa_rationales.jsonl"
+    rat.write_text("".join(json.dumps({
+        "id": r["id"], "dataset": "csqa", "teacher_answer": r["answerKey"], "teacher": "test", "source": "test",
+        "rationale": f"People keep {r['question']['question_concept']} in a "
+                     f"{r['question']['choices']['ABCDE'.index(r['answerKey'])]['text']}.\n\nSo that is where."})
+        + "\n" for r in train))
+    return src, rat
+
+
+def examples(n: int = 24) -> list[Example]:
+    out = []
+    for r in csqa_rows(n):
+        q = r["question"]
+        out.append(Example(id=r["id"], dataset="csqa", split="train", question=q["stem"],
+                           choices=tuple((c["label"], c["text"]) for c in q["choices"]), answer=r["answerKey"]))
+    return out
+
+
+def rationale_file(tmp: Path, exs: list[Example]) -> Path:
+    path = tmp / "rationales.jsonl"
+    path.write_text("".join(json.dumps({"id": ex.id, "dataset": "csqa", "rationale":
+                                        f"One keeps it in a {ex.answer_text}, as everybody knows."}) + "\n"
+                            for ex in exs))
+    return path
+
+
+def small_config(tmp: Path, name: str, **kw) -> TrainConfig:
+    base = dict(dataset="csqa", condition="post", student="tiny", output=str(tmp / name), epochs=2, batch_size=4,
+                lr=2e-3, max_length=128, save_steps=2, tiny=TinyStudent(vocab_size=512, n_layer=1, n_head=2,
+                                                                       n_embd=32))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_checkpoint)
+
+
+def test_loss_only_on_target(tok):
+    ex = examples(1)[0]
+    prompt = render_prompt(ex)
+    item = encode(tok, prompt, make_target(ex, "One keeps it there.", "post"), 256)
+    batch = collate([item, encode(tok, prompt, make_target(ex, "", "none"), 256)], tok.eos_token_id)
+    n_prompt = len(tok(prompt)["input_ids"])
+    assert item.n_prompt == n_prompt
+    assert (batch["labels"][:, :n_prompt] == IGNORE).all()
+    assert (batch["labels"][0, n_prompt:] != IGNORE).all()
+    # The second row is shorter: its padding carries no loss and no attention.
+    short = len(batch["labels"][1]) - int(batch["attention_mask"][1].sum())
+    assert short > 0 and (batch["labels"][1, -short:] == IGNORE).all()
+    assert item.input_ids[-1] == tok.eos_token_id
+    assert tok.decode(item.input_ids[n_prompt]) == f" {ex.answer}"
+
+
+def test_truncation_keeps_prompt_and_label(tok):
+    ex = examples(1)[0]
+    prompt = render_prompt(ex)
+    n_prompt = len(tok(prompt)["input_ids"])
+    long = " ".join(["because"] * 300)
+    post = encode(tok, prompt, make_target(ex, long, "post"), n_prompt + 10)
+    assert post.truncated and len(post.input_ids) == n_prompt + 10
+    assert tok.decode(post.input_ids[:n_prompt]) == prompt  # every choice survives
+    assert tok.decode(post.input_ids[n_prompt:n_prompt + 2]) == f" {ex.answer}."
+    pre = encode(tok, prompt, make_target(ex, long, "pre"), n_prompt + 12)
+    assert pre.truncated and tok.decode(pre.input_ids[:-1]).endswith(f"\nAnswer: {ex.answer}")
+    with pytest.raises(DataError, match="raise --max-length"):
+        encode(tok, prompt, Target(" A"), n_prompt)
+
+
+def test_batch_schedule_is_seeded_and_length_grouped():
+    lengths = [5, 50, 6, 51, 7, 52, 8, 53] * 4
+    a = batch_schedule(lengths, 4, 1.5, seed=1)
+    assert a == batch_schedule(lengths, 4, 1.5, seed=1) != batch_schedule(lengths, 4, 1.5, seed=2)
+    assert len(a) == 8 + 4
+    assert sorted(i for b in a[:8] for i in b) == list(range(32))
+    assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 3 for b in a)
+
+
+def test_target_only_logits_give_the_same_loss(tiny_checkpoint, tok):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from trainers.model import TargetLoss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint).eval()
+    exs = examples(3)
+    batch = collate([encode(tok, render_prompt(e), make_target(e, "It is kept there " * (i + 1), "post"), 256)
+                     for i, e in enumerate(exs)], tok.eos_token_id)
+    with torch.no_grad():
+        fast = TargetLoss(model, True)(**batch)
+        full = TargetLoss(model, False)(**batch)
+        hf = model(**batch).loss  # transformers' own shifted cross-entropy
+    assert TargetLoss(model, True).target_only_logits
+    torch.testing.assert_close(fast, full)
+    torch.testing.assert_close(fast, hf)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from trainers.train import train
+
+    exs = examples()
+    rat = rationale_file(tmp_path, exs)
+    ref = train(small_config(tmp_path, "ref", rationales=str(rat), grad_accum=2), examples=exs, progress=False)
+
+    def kill(step):
+        if step == 3:  # after a checkpoint at step 2, before the next one: step 3 is lost and redone
+            raise Killed
+
+    cfg = small_config(tmp_path, "killed", rationales=str(rat), grad_accum=2)
+    with pytest.raises(Killed):
+        train(cfg, examples=exs, on_step=kill, progress=False)
+    with pytest.raises(DataError, match="pass --resume"):
+        train(cfg, examples=exs, progress=False)
+    resumed = train(cfg, examples=exs, progress=False, resume=True)
+    assert resumed.steps == ref.steps == 6 and resumed.target_tokens == ref.target_tokens
+    a, b = load_file(Path(ref.output) / "model.safetensors"), load_file(Path(resumed.output) / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(p.name for p in Path(cfg.output).iterdir() if p.name.startswith(".")) == []
+
+    # Same config again: reused, nothing trained.
+    again = train(cfg, examples=exs, progress=False)
+    assert again.reused and again.steps == 6
+
+    record = json.loads((Path(cfg.output) / "cot_distill.json").read_text())
+    assert record["status"] == "finished" and len(record["data_sha256"]) == 64
+    assert record["identity"]["rationales_sha256"] and record["config"]["condition"] == "post"
+
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(cfg.output)  # loads as is
+
+
+def test_output_folder_of_another_run_is_refused(tmp_path):
+    from trainers.train import train
+
+    exs = examples(8)
+    rat = rationale_file(tmp_path, exs)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="holds other files"):
+        train(small_config(tmp_path, "foreign", rationales=str(rat)), examples=exs, progress=False)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+    train(small_config(tmp_path, "run", rationales=str(rat), epochs=1), examples=exs, progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()}
+    with pytest.raises(DataError, match="holds another run .differs in: lr"):
+        train(small_config(tmp_path, "run", rationales=str(rat), epochs=1, lr=1e-3), examples=exs, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_cot_csqa_matches_builtin_commonsense_qa(tmp_path):
+    """A trained tiny student scores the same under cot_csqa and lm-eval's built-in commonsense_qa."""
+    import lm_eval
+    import lm_eval.tasks
+    from lm_eval import simple_evaluate
+
+    from harness_plugins.registry import TASKS_DIR, task_manager
+    from trainers.train import train
+
+    src, rat = write_csqa(tmp_path)
+    ckpt = train(small_config(tmp_path, "student", condition="none", rationales=str(rat), source=str(src)),
+                 progress=False).output
+
+    # The built-in task, its data swapped for the same rows in the hub's tau/commonsense_qa shape.
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    for split, name in (("train", "train_rand_split.jsonl"), ("validation", "dev_rand_split.jsonl")):
+        rows = [json.loads(line) for line in (src / name).read_text().splitlines()]
+        (hub / f"{split}.jsonl").write_text("".join(json.dumps({
+            "id": r["id"], "question": r["question"]["stem"], "question_concept": r["question"]["question_concept"],
+            "choices": {"label": [c["label"] for c in r["question"]["choices"]],
+                        "text": [c["text"] for c in r["question"]["choices"]]},
+            "answerKey": r["answerKey"]}) + "\n" for r in rows))
+    builtin = Path(lm_eval.tasks.__file__).parent / "commonsense_qa" / "default.yaml"
+    (hub / "local_commonsense_qa.yaml").write_text(
+        f"include: {builtin}\ntask: local_commonsense_qa\ndataset_path: json\ndataset_name: null\n"
+        f"dataset_kwargs:\n  data_files:\n    train: {hub / 'train.jsonl'}\n"
+        f"    validation: {hub / 'validation.jsonl'}\n")
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=[str(TASKS_DIR), str(hub)], include_defaults=False,
+                          metadata={"source": str(src)})
+    assert task_manager  # the project's own factory is the same TaskManager with our path
+    out = simple_evaluate(model="hf", model_args={"pretrained": str(ckpt)}, device="cpu", batch_size=8,
+                          tasks=["cot_csqa", "local_commonsense_qa"], task_manager=manager, log_samples=True)
+    ours, theirs = out["samples"]["cot_csqa"], out["samples"]["local_commonsense_qa"]
+    assert len(ours) == len(theirs) == 10
+    for a, b in zip(ours, theirs):
+        assert a["arguments"] == b["arguments"]  # same prompt and continuations
+        assert [r[0][0] for r in a["resps"]] == [r[0][0] for r in b["resps"]]
+    assert out["results"]["cot_csqa"]["acc,none"] == out["results"]["local_commonsense_qa"]["acc,none"]

@@ -1,0 +1,273 @@
+"""``cot-distill run``: train and evaluate a grid of datasets x conditions x students x seeds.
+
+Layout::
+
+    RUN_DIR/grid.json                       the grid config of the last invocation
+    RUN_DIR/runs/<dataset>__<condition>__<student>__seed<k>/
+        checkpoint/                         the trained student (save_pretrained + cot_distill.json)
+        eval/                               lm-eval's own results_*.json and samples_*.jsonl
+        run.json                            one row of results; written last, so it marks the run done
+    RUN_DIR/results.csv                     every run of this grid, one row each
+
+A run with a ``run.json`` is reused; an unfinished one resumes its training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from cot_tasks.conditions import parse_condition, task_for
+from cot_tasks.errors import DataError
+from trainers.config import TrainConfig
+from trainers.train import write_json
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
+GRID_FILE = "grid.json"
+CSV_COLUMNS = ("dataset", "condition", "student", "seed", "teacher", "rationales", "task", "metric", "value",
+               "examples", "dropped", "truncated", "checkpoint")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 16
+    device: str = "cpu"
+    # Score only the first N eval documents (quick looks); None: the whole split.
+    limit: int | None = None
+    # lm-eval --gen_kwargs for the gen tasks (e.g. "max_gen_toks=64").
+    gen_kwargs: str | None = None
+
+
+@dataclass
+class GridConfig:
+    """The keys of a ``cot-distill run`` YAML file (see trainers/configs/default.yaml)."""
+
+    output: str = "cot-distill-runs/default"
+    source: str = "sample"
+    datasets: list[str] = field(default_factory=lambda: ["csqa"])
+    conditions: list[str] = field(default_factory=lambda: ["none", "post"])
+    students: list[str] = field(default_factory=lambda: ["tiny"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    # Per dataset: a rationale file, or "sample" for the bundled sample's rationales.
+    rationales: dict[str, str] = field(default_factory=dict)
+    # Who wrote the rationales (recorded in run.json).
+    teacher: str = "unknown"
+    # TrainConfig fields shared by every cell (epochs, lr, batch_size, max_length, tiny: {...}, ...).
+    train: dict[str, Any] = field(default_factory=dict)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "config") -> "GridConfig":
+        if not isinstance(data, Mapping):
+            raise DataError("expected a mapping of grid keys", path=where)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DataError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path=where)
+        data = dict(data)
+        if "eval" in data:
+            try:
+                data["eval"] = EvalConfig(**(data["eval"] or {}))
+            except TypeError as err:
+                raise DataError(str(err), path=where, field="eval") from None
+        for key in ("datasets", "conditions", "students", "seeds"):
+            if key in data and not isinstance(data[key], list):
+                data[key] = [data[key]]
+        grid = cls(**data)
+        reserved = {"dataset", "condition", "student", "seed", "rationales", "output", "source"} & set(grid.train)
+        if reserved:
+            raise DataError(f"train: set {', '.join(sorted(reserved))} at the top level, not under train",
+                            path=where)
+        TrainConfig.from_dict(grid.train, where=f"{where}: train")  # unknown training keys fail here
+        return grid
+
+
+def load_grid_config(path: str | os.PathLike | None = None) -> GridConfig:
+    import yaml
+
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise DataError(f"bad YAML ({str(err).splitlines()[0]})", path=path) from None
+    return GridConfig.from_dict(data, where=str(path))
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    condition: str
+    student: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        student = re.sub(r"[^A-Za-z0-9._-]+", "-", self.student.strip("/")).strip("-")
+        return f"{self.dataset}__{parse_condition(self.condition).slug}__{student}__seed{self.seed}"
+
+
+def resolve_rationales(grid: GridConfig, dataset: str) -> str:
+    value = grid.rationales.get(dataset)
+    if value is None:
+        raise DataError(f"rationales: no rationale file named for dataset {dataset!r}")
+    if value == "sample":
+        from cot_tasks.sample import rationale_path
+
+        return str(rationale_path(dataset))
+    if not Path(value).is_file():
+        raise FileNotFoundError(f"rationale file for {dataset} not found: {value}")
+    return value
+
+
+def check_join(dataset: str, source: str, rationale_file: str) -> tuple[int, int]:
+    """(joined, unjoined) training examples; none joined is an error (ids from another dataset or split)."""
+    from cot_tasks.data import load_split
+    from cot_tasks.rationales import read_rationales
+
+    ids = [ex.id for ex in load_split(dataset, "train", source=source)]
+    have = read_rationales(rationale_file)
+    joined = sum(i in have for i in ids)
+    if joined == 0:
+        raise DataError(f"no {dataset} train ids join the rationale ids (0 of {len(ids)} joined, "
+                        f"{len(have)} rationales)", path=rationale_file)
+    return joined, len(ids) - joined
+
+
+def plan(grid: GridConfig) -> list[Cell]:
+    """Every cell, after checking everything that can fail before hours of training."""
+    from cot_tasks.records import DATASETS
+
+    for dataset in grid.datasets:
+        if dataset not in DATASETS:
+            raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    conditions = [parse_condition(c).spec for c in grid.conditions]
+    cells = [Cell(d, c, s, int(k)) for d in grid.datasets for c in conditions for s in grid.students
+             for k in grid.seeds]
+    if not cells:
+        raise DataError("empty grid: datasets, conditions, students and seeds all need at least one entry")
+    return cells
+
+
+def primary_metric(results: Mapping[str, Any], task: str) -> tuple[str, float]:
+    """The accuracy lm-eval reports for ``task``: ``acc`` (label task) or ``exact_match`` (gen task)."""
+    scores = results["results"][task]
+    for prefix in ("acc,", "exact_match,"):
+        for key, value in scores.items():
+            if key.startswith(prefix) and "_stderr" not in key:
+                return key, float(value)
+    raise DataError(f"lm-eval reported no acc/exact_match for {task} (got {', '.join(scores)})")
+
+
+def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str) -> dict:
+    from harness_plugins.evaluate import evaluate_checkpoint
+
+    existing = read_run_file_json(run_dir / "run.json")
+    if existing is not None:
+        return existing
+    task = task_for(cell.condition, cell.dataset)
+    config = TrainConfig.from_dict({**grid.train, "dataset": cell.dataset, "condition": cell.condition,
+                                    "student": cell.student, "seed": cell.seed, "rationales": rationale_file,
+                                    "source": grid.source, "output": str(run_dir / "checkpoint")})
+    trained = train_cell(config)
+    # Evaluation is not resumable: a half-written eval folder from a killed run is redone.
+    eval_dir = run_dir / "eval"
+    shutil.rmtree(eval_dir, ignore_errors=True)
+    results = evaluate_checkpoint(config.output, [task], source=grid.source, output_dir=eval_dir,
+                                  batch_size=grid.eval.batch_size, device=grid.eval.device, limit=grid.eval.limit,
+                                  trust_remote_code=config.trust_remote_code,
+                                  **({"gen_kwargs": grid.eval.gen_kwargs} if grid.eval.gen_kwargs else {}))
+    metric, value = primary_metric(results, task)
+    row = {"dataset": cell.dataset, "condition": cell.condition, "student": cell.student, "seed": cell.seed,
+           "teacher": grid.teacher, "rationales": rationale_file, "task": task, "metric": metric, "value": value,
+           "examples": trained.examples, "dropped": trained.dropped, "truncated": trained.truncated,
+           "checkpoint": str(Path(config.output).resolve())}
+    try:
+        from harness_plugins.model_card import write_model_card
+    except ImportError:  # model cards are optional
+        write_model_card = None
+    if write_model_card is not None:
+        write_model_card(config.output, row, results)
+    write_json(run_dir / "run.json", row)
+    return row
+
+
+def train_cell(config: TrainConfig):
+    from trainers.train import train
+
+    return train(config, resume=True)
+
+
+def read_run_file_json(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        return None  # a torn write cannot happen (atomic), but a hand-edited file is redone
+
+
+def claim_run_dir(out: Path, grid: GridConfig) -> None:
+    """A run folder is ours (grid.json) or empty; anything else is another run's and is left alone."""
+    if out.exists() and any(out.iterdir()) and not (out / GRID_FILE).exists():
+        raise DataError(f"output folder holds other files (no {GRID_FILE}); choose another output", path=out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = asdict(grid)
+    write_json(out / GRID_FILE, data)
+
+
+def run_grid(grid: GridConfig) -> list[dict]:
+    """Train + evaluate every cell (reusing finished ones), then write results.csv and print the table."""
+    cells = plan(grid)
+    rationale_files = {d: resolve_rationales(grid, d) for d in grid.datasets}
+    for dataset, path in rationale_files.items():
+        joined, unjoined = check_join(dataset, grid.source, path)
+        print(f"[{dataset}] rationales {path}: {joined} train examples joined, {unjoined} without a rationale")
+    out = Path(grid.output)
+    claim_run_dir(out, grid)
+    rows, started = [], time.perf_counter()
+    for i, cell in enumerate(cells, 1):
+        print(f"[{i}/{len(cells)}] {cell.name}  ({time.perf_counter() - started:.0f}s elapsed)", flush=True)
+        rows.append(run_cell(grid, cell, out / "runs" / cell.name, rationale_files[cell.dataset]))
+    write_csv(out / "results.csv", rows)
+    print(format_table(rows))
+    print(f"{len(rows)} runs in {time.perf_counter() - started:.0f}s; results: {out / 'results.csv'}")
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def format_table(rows: list[dict]) -> str:
+    """Accuracy (mean over seeds) per student/condition (rows) x dataset (columns)."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    keys = list(dict.fromkeys((r["student"], r["condition"]) for r in rows))
+    cells: dict[tuple, list[float]] = {}
+    for r in rows:
+        cells.setdefault((r["student"], r["condition"], r["dataset"]), []).append(float(r["value"]))
+    label = [f"{s} / {c}" for s, c in keys]
+    width = max([len("student / condition")] + [len(x) for x in label])
+    lines = ["student / condition".ljust(width) + "".join(f"  {d:>8}" for d in datasets)]
+    for (s, c), name in zip(keys, label):
+        vals = [cells.get((s, c, d)) for d in datasets]
+        lines.append(name.ljust(width) + "".join(
+            f"  {statistics.mean(v):8.3f}" if v else f"  {'-':>8}" for v in vals))
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""The student trainer: one training function on accelerate (cf. accelerate's nlp_example.py).
+
+Output folder layout (``config.output``)::
+
+    cot_distill.json     run identity (config, data hashes) + status; written first, finished last
+    model.safetensors, config.json, tokenizer files   (after training: save_pretrained)
+    .student_init/       the locally built ``--student tiny`` (until finished)
+    .train_state/        accelerate save_state checkpoint + step, for resume (until finished)
+
+Runs the same under ``python`` and ``accelerate launch``: every process builds
+the same batch schedule and takes every N-th micro-batch, so the order of the
+data after a resume is the same as in a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from cot_tasks.conditions import build_targets, parse_condition
+from cot_tasks.errors import DataError
+from cot_tasks.prompts import render_prompt
+from cot_tasks.records import Example
+from trainers.config import TrainConfig
+from trainers.data import Encoded, batch_schedule, collate, data_sha256, encode, file_sha256
+
+RUN_FILE = "cot_distill.json"
+STATE_DIR = ".train_state"
+INIT_DIR = ".student_init"
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    reused: bool
+    steps: int
+    examples: int
+    dropped: int  # examples without a rationale (see cot_tasks.conditions: policy)
+    truncated: int  # examples whose rationale was cut to fit max_length
+    target_tokens: int
+    seconds: float
+    final_loss: float | None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic: a temp file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_run_file(out: Path) -> dict | None:
+    try:
+        return json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        raise DataError("unreadable run file", path=out / RUN_FILE) from None
+
+
+def check_output(out: Path, identity: dict) -> dict | None:
+    """Refuse a folder holding another run's files; return our earlier run record, if any."""
+    if not out.exists() or not any(out.iterdir()):
+        return None
+    record = read_run_file(out)
+    if record is None:
+        raise DataError(f"output folder holds other files (no {RUN_FILE}); choose another --output", path=out)
+    if record.get("identity") != identity:
+        changed = sorted(k for k in identity if record.get("identity", {}).get(k) != identity[k])
+        raise DataError(f"output folder holds another run (differs in: {', '.join(changed) or 'format'}); "
+                        "choose another --output", path=out)
+    return record
+
+
+def load_training_examples(config: TrainConfig) -> list[Example]:
+    from cot_tasks.data import load_split
+
+    examples = load_split(config.dataset, config.split, source=config.source)
+    return examples[: config.limit] if config.limit else examples
+
+
+def tiny_student(out: Path, corpus: list[str], config: TrainConfig) -> Path:
+    """Build ``--student tiny`` once into the output folder (atomically), reuse it on resume."""
+    from trainers.tiny import TinyConfig, build_tiny_student
+
+    init = out / INIT_DIR
+    if not (init / "config.json").exists():
+        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".student_init."))
+        t = config.tiny
+        build_tiny_student(corpus, tmp, TinyConfig(vocab_size=t.vocab_size, n_layer=t.n_layer, n_head=t.n_head,
+                                                   n_embd=t.n_embd, n_positions=max(config.max_length, 64),
+                                                   seed=config.seed))
+        os.replace(tmp, init)
+    return init
+
+
+def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Example] | None = None,
+          on_step: Callable[[int], None] | None = None, progress: bool = True) -> TrainResult:
+    """Fine-tune ``config.student`` on prompt -> condition target; save a ``from_pretrained`` checkpoint.
+
+    ``examples`` overrides loading ``config.split`` from ``config.source``.
+    ``on_step(step)`` runs after every optimizer step (tests use it to kill a run).
+    A finished run with the same config is reused; an unfinished one resumes
+    with ``resume=True`` and ends with the same weights as an uninterrupted run.
+    """
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from cot_tasks.rationales import read_rationales
+    from trainers.model import TargetLoss
+
+    config.check()
+    cond = parse_condition(config.condition)
+    out = Path(config.output)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    main = accelerator.is_main_process
+
+    # --- data: examples, rationales, the student's tokenizer, targets ---
+    examples = list(examples) if examples is not None else load_training_examples(config)
+    rationales, rationale_sha = None, None
+    if config.rationales:
+        rationales = {rid: r.rationale for rid, r in read_rationales(config.rationales).items()}
+        rationale_sha = file_sha256(config.rationales)
+    identity = {**config.identity(), "rationales_sha256": rationale_sha}
+    record = check_output(out, identity)
+    if record is not None and record.get("status") == "finished":
+        return TrainResult(out, True, record["steps"], record["examples"], record["dropped"],
+                           record["truncated"], record["target_tokens"], 0.0, record.get("final_loss"))
+    has_state = (out / STATE_DIR).exists() or (out / f"{STATE_DIR}.old").exists()
+    if record is not None and has_state and not resume:
+        raise DataError("output folder holds an unfinished run of this config; pass --resume to continue it",
+                        path=out)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if record is None:  # claim the folder before writing anything else into it
+            write_json(out / RUN_FILE, {"identity": identity, "status": "starting"})
+    accelerator.wait_for_everyone()
+
+    student = config.student
+    if student == "tiny":
+        corpus = [render_prompt(ex) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
+        if main:
+            tiny_student(out, corpus, config)
+        accelerator.wait_for_everyone()
+        student = str(out / INIT_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=config.trust_remote_code)
+    pairs, report = build_targets(examples, rationales, cond, seed=config.seed, tokenizer=tokenizer,
+                                  source=config.rationales or "rationales")
+    rows = [(ex.id, render_prompt(ex), target.text) for ex, target in pairs]
+    data_hash = data_sha256(rows)
+    if record is not None and record.get("data_sha256") not in (None, data_hash):
+        raise DataError("output folder holds a run of this config on different data; choose another --output",
+                        path=out)
+    encoded: list[Encoded] = [encode(tokenizer, prompt, target, config.max_length, example_id=ex.id)
+                              for (ex, target), (_, prompt, _) in zip(pairs, rows)]
+    n_truncated = sum(e.truncated for e in encoded)
+    run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",
+                  "condition": cond.spec, "examples": len(encoded), "dropped": report.unjoined,
+                  "truncated": n_truncated}
+    if main:
+        write_json(out / RUN_FILE, run_record)
+        print(f"[{config.dataset}/{cond.spec}] {report.line()}; {n_truncated} rationale(s) cut to "
+              f"max_length {config.max_length}")
+
+    # --- the batch schedule: every process builds it alike and takes its share ---
+    schedule = batch_schedule([len(e.input_ids) for e in encoded], config.batch_size, config.epochs, config.seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    # Every process must run the same number of steps; the last < world micro-batches are dropped.
+    schedule = schedule[: len(schedule) - len(schedule) % world]
+    local = schedule[rank::world]
+    total_steps = math.ceil(len(local) / config.grad_accum)
+
+    # --- model, optimizer, schedule ---
+    set_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(student, trust_remote_code=config.trust_remote_code)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    loss_model, optimizer = accelerator.prepare(TargetLoss(model, config.target_only_logits), optimizer)
+    # The scheduler is stepped once per optimizer step here (not accelerate's per-process stepping),
+    # so it is registered for checkpointing rather than prepared.
+    accelerator.register_for_checkpointing(scheduler)
+
+    step, target_tokens = 0, 0
+    state = _state_dir(out)
+    if resume and state is not None:
+        accelerator.load_state(str(state))
+        saved = json.loads((state / "step.json").read_text())
+        step, target_tokens = saved["step"], saved["target_tokens"]
+
+    # --- the loop ---
+    loss_model.train()
+    bar = tqdm(total=total_steps, initial=step, disable=not (main and progress), desc=f"{config.dataset}/{cond.spec}",
+               dynamic_ncols=True)
+    final_loss, started = None, time.perf_counter()
+    window_tokens, window_start = 0, time.perf_counter()
+    first = step * config.grad_accum
+    for group_start in range(first, len(local), config.grad_accum):
+        group = local[group_start:group_start + config.grad_accum]
+        stats = torch.zeros(2, device=accelerator.device)  # summed loss x tokens, tokens
+        for i, indices in enumerate(group):
+            batch = {k: v.to(accelerator.device) for k, v in collate([encoded[j] for j in indices], pad_id).items()}
+            # Gradients are all-reduced only on the group's last micro-batch.
+            sync = i == len(group) - 1
+            with nullcontext() if sync else accelerator.no_sync(loss_model):
+                loss = loss_model(**batch)
+                accelerator.backward(loss / len(group))
+            n = (batch["labels"][:, 1:] != -100).sum()
+            stats += torch.stack([loss.detach().float() * n, n.float()])
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(loss_model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        if not accelerator.optimizer_step_was_skipped:
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        stats = accelerator.reduce(stats, reduction="sum")
+        final_loss = (stats[0] / stats[1]).item()
+        target_tokens += int(stats[1].item())
+        window_tokens += int(stats[1].item())
+        if main and progress:
+            now = time.perf_counter()
+            bar.set_postfix(loss=f"{final_loss:.3f}", tok_s=f"{window_tokens / max(now - window_start, 1e-9):.0f}")
+        bar.update(1)
+        if config.save_steps and step % config.save_steps == 0 and step < total_steps:
+            _save_state(accelerator, out, {"step": step, "target_tokens": target_tokens})
+        if on_step is not None:
+            on_step(step)
+    bar.close()
+    seconds = time.perf_counter() - started
+
+    # --- the checkpoint: save_pretrained + tokenizer + run record (finished last) ---
+    accelerator.wait_for_everyone()
+    if main:
+        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final."))
+        unwrapped = accelerator.unwrap_model(loss_model).model
+        unwrapped.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        for item in tmp.iterdir():
+            os.replace(item, out / item.name)
+        tmp.rmdir()
+        run_record.update(status="finished", steps=step, target_tokens=target_tokens, final_loss=final_loss,
+                          config=config.to_dict())
+        write_json(out / RUN_FILE, run_record)
+        for leftover in (STATE_DIR, f"{STATE_DIR}.old", INIT_DIR):
+            shutil.rmtree(out / leftover, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return TrainResult(out, False, step, len(encoded), report.unjoined, n_truncated, target_tokens, seconds,
+                       final_loss)
+
+
+def _state_dir(out: Path) -> Path | None:
+    """The newest complete training state (a crash between the two renames leaves only ``.old``)."""
+    for name in (STATE_DIR, f"{STATE_DIR}.old"):
+        if (out / name / "step.json").exists():
+            return out / name
+    return None
+
+
+def _save_state(accelerator, out: Path, progress: dict) -> None:
+    """accelerate's save_state (model, optimizer, scheduler, RNG states) into a temp folder, then swapped in."""
+    tmp = out / f"{STATE_DIR}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    # Pickled state: tied weights (GPT-2's head and embedding) round-trip without safetensors' sharing rules.
+    accelerator.save_state(str(tmp), safe_serialization=False)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "step.json").write_text(json.dumps(progress))
+        current, old = out / STATE_DIR, out / f"{STATE_DIR}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if current.exists():
+            os.replace(current, old)
+        os.replace(tmp, current)
+        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
