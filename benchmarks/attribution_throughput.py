@@ -127,8 +127,10 @@ def main(argv=None) -> int:
     name = args.model or f"{args.size} GPT-2 ({SIZES[args.size]}, vocab {len(tokenizer)})"
     print(f"model: {name}; device {args.device}; {len(items)} examples, {statistics.mean(lengths):.0f} tokens "
           f"mean; steps {args.steps}; batch {args.batch_size}; torch threads {torch.get_num_threads()}")
-    print(f"plain per-example loop: {plain:8.2f} examples/s   median completeness error {statistics.median(plain_err):.3%}")
-    print(f"batched (ours):         {fast:8.2f} examples/s   median completeness error {statistics.median(fast_err):.3%}")
+    print(f"plain per-example loop: {plain:8.2f} examples/s   "
+          f"median completeness error {statistics.median(plain_err):.3%}")
+    print(f"batched (ours):         {fast:8.2f} examples/s   "
+          f"median completeness error {statistics.median(fast_err):.3%}")
     print(f"speed-up: {fast / plain:.1f}x   within 5%: ours {sum(e <= 0.05 for e in fast_err)}/{len(fast_err)}, "
           f"plain {sum(e <= 0.05 for e in plain_err)}/{len(plain_err)}")
     return 0

@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from transformers import (GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments, set_seed)
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments, set_seed
 
     from cot_tasks.conditions import build_targets
     from cot_tasks.data import load_split
@@ -158,7 +158,8 @@ def main() -> None:
     for name, grouped in (("Trainer", False), ("Trainer group_by_length", True)):
         set_seed(0)
         model = GPT2LMHeadModel.from_pretrained(student)
-        targs = TrainingArguments(output_dir=str(work / name.replace(" ", "_")), per_device_train_batch_size=args.batch_size,
+        targs = TrainingArguments(output_dir=str(work / name.replace(" ", "_")),
+                                  per_device_train_batch_size=args.batch_size,
                                   max_steps=args.steps, learning_rate=5e-4, warmup_steps=int(0.06 * args.steps),
                                   lr_scheduler_type="linear", logging_steps=10 ** 9, save_strategy="no",
                                   report_to=[], remove_unused_columns=False, dataloader_num_workers=0, seed=0,

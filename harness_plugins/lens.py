@@ -292,7 +292,7 @@ def to_png(scores: Sequence[LayerScore], title: str = "") -> bytes:
     ax = fig.subplots()
     for i, ((condition, lens), by_layer) in enumerate(sorted(curves.items())):
         layers = sorted(by_layer)
-        ys = [100 * sum(by_layer[l]) / len(by_layer[l]) for l in layers]
+        ys = [100 * sum(by_layer[layer]) / len(by_layer[layer]) for layer in layers]
         label = condition if lens == "logit" else f"{condition} ({lens} lens)"
         ax.plot(layers, ys, marker="o", label=label, color=f"C{sorted({c for c, _ in curves}).index(condition)}",
                 linestyle="-" if lens == "logit" else "--")

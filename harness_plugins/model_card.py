@@ -52,7 +52,8 @@ def model_index(name: str, results: Mapping) -> list[dict]:
         entries.append({"task": {"type": "multiple-choice", "name": "Multiple Choice"},
                         "dataset": hub_dataset, "metrics": metrics})
     if not entries:
-        raise DataError(f"results hold no csqa/obqa/quarel task (tasks: {', '.join(results.get('results', {})) or 'none'})")
+        tasks = ", ".join(results.get("results", {})) or "none"
+        raise DataError(f"results hold no csqa/obqa/quarel task (tasks: {tasks})")
     return [{"name": name, "results": entries}]
 
 
@@ -89,13 +90,15 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     teacher = run_info.get("teacher") or "unknown"
     config = _training_config(checkpoint_dir)
     value = run_info.get("value")
-    score = f"{run_info.get('metric', 'acc')} = {float(value):.4f}" if isinstance(value, (int, float)) else "see metadata"
+    score = (f"{run_info.get('metric', 'acc')} = {float(value):.4f}" if isinstance(value, (int, float))
+             else "see metadata")
     task_version = results.get("versions", {}).get(task)
     body = [
         f"# {name}",
         "",
         f"A student language model fine-tuned on {DISPLAY[dataset]} with chain-of-thought-augmented "
-        f"distillation (Wadhwa, Amir and Wallace, *Investigating Mysteries of CoT-Augmented Distillation*, EMNLP 2024).",
+        "distillation (Wadhwa, Amir and Wallace, *Investigating Mysteries of CoT-Augmented Distillation*, "
+        "EMNLP 2024).",
         "",
         "## Training",
         "",

@@ -294,7 +294,8 @@ def aggregate(runs: list[Run], *, seed: int = 0, n_resamples: int = stats.N_RESA
 # --------------------------------------------------------------------------- rendering
 
 CSV_FIELDS = ["dataset", "student", "condition", "task", "metric", "seeds", "docs", "mean", "std", "ci_low", "ci_high"]
-PAIRED_FIELDS = ["delta", "pairs", "ref_only", "other_only", "p_mcnemar", "delta_ci_low", "delta_ci_high", "p_bootstrap"]
+PAIRED_FIELDS = ["delta", "pairs", "ref_only", "other_only", "p_mcnemar", "delta_ci_low", "delta_ci_high",
+                 "p_bootstrap"]
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -330,7 +331,8 @@ def to_markdown(cells: list[Cell], *, n_resamples: int = stats.N_RESAMPLES) -> s
         f"({n_resamples} resamples, per-doc mean over seeds). Δ: paired difference on the same docs "
         "(pairs = seed × doc); p: exact McNemar on discordant pairs / paired bootstrap.",
         "",
-        "| dataset | student | condition | task | seeds | docs | acc | 95% CI | Δ vs none | p (McNemar / boot) | Δ vs pre | p (McNemar / boot) |",
+        "| dataset | student | condition | task | seeds | docs | acc | 95% CI "
+        "| Δ vs none | p (McNemar / boot) | Δ vs pre | p (McNemar / boot) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
@@ -339,7 +341,8 @@ def to_markdown(cells: list[Cell], *, n_resamples: int = stats.N_RESAMPLES) -> s
                f"[{_pct(c.interval.low)}, {_pct(c.interval.high)}]"]
         for ref in COMPARISONS:
             p = c.paired.get(ref)
-            row += ([f"{100 * p.delta:+.1f}", f"{p.mcnemar.p_value:.3g} / {p.bootstrap.p_value:.3g}"] if p else ["", ""])
+            row += ([f"{100 * p.delta:+.1f}", f"{p.mcnemar.p_value:.3g} / {p.bootstrap.p_value:.3g}"] if p
+                    else ["", ""])
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -358,7 +361,8 @@ def to_png(cells: list[Cell]) -> bytes:
         for j, condition in enumerate(conditions):
             xs, ys, errs = [], [], [[], []]
             for i, student in enumerate(students):
-                cell = next((c for c in cells if (c.dataset, c.student, c.condition) == (dataset, student, condition)), None)
+                key = (dataset, student, condition)
+                cell = next((c for c in cells if (c.dataset, c.student, c.condition) == key), None)
                 if cell is None:
                     continue
                 xs.append(i - 0.4 + width * (j + 0.5))

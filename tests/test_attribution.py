@@ -9,8 +9,8 @@ import pytest
 
 from cot_tasks.conditions import ConditionContext, build_targets, make_target
 from cot_tasks.errors import DataError
-from cot_tasks.records import Example
 from cot_tasks.rationales.keytokens import AttributionRow, key_tokens, random_tokens, read_attributions, tokens_text
+from cot_tasks.records import Example
 
 EX = Example(id="q1", dataset="obqa", split="train", question="The sun is responsible for",
              choices=(("A", "puppies"), ("B", "rocks"), ("C", "snow"), ("D", "plants growing")), answer="D")

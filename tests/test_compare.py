@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from test_report import write_run
 
 from cot_tasks.errors import DataError
 from harness_plugins.baselines import DEFAULT_PATH, REQUIRED, load_baselines
 from harness_plugins.cli import main
 from harness_plugins.compare import compare, dataset_of_task, format_table
-from test_report import write_run
 
 
 def test_shipped_baselines_load_and_are_cited():

@@ -182,7 +182,8 @@ def test_unknown_names(args, match):
 
 
 def test_missing_split_file(tmp_path):
-    with pytest.raises(DataError, match=rf"{tmp_path}: no validation file for csqa \(looked for dev_rand_split.jsonl\)"):
+    with pytest.raises(DataError,
+                       match=rf"{tmp_path}: no validation file for csqa \(looked for dev_rand_split.jsonl\)"):
         load_split("csqa", "validation", tmp_path)
 
 

@@ -13,8 +13,15 @@ from cot_tasks.data import EVAL_SPLIT, load_split
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from harness_plugins.cli import main
-from harness_plugins.lens import (_Decoder, _encode, checkpoint_condition, final_norm, label_token_ids,
-                                  lens_scores, residual_streams)
+from harness_plugins.lens import (
+    _Decoder,
+    _encode,
+    checkpoint_condition,
+    final_norm,
+    label_token_ids,
+    lens_scores,
+    residual_streams,
+)
 
 torch = pytest.importorskip("torch")
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
 from cot_tasks.errors import DataError
-from cot_tasks.records import Example
 from cot_tasks.rationales import importers
 from cot_tasks.rationales.filtering import filter_rationales
 from cot_tasks.rationales.format import Rationale, join, read_rationales, write_rationales
 from cot_tasks.rationales.generate import GenerateConfig, generate_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, teacher_prompt
+from cot_tasks.records import Example
 
 CHOICES = (("A", "math problem"), ("B", "gravity"), ("C", "park"), ("D", "school"), ("E", "school band"))
 
@@ -132,7 +131,8 @@ def test_cose_explanations_join_by_id(shared_data, csqa_train):
     result = importers.import_cose(shared_data / "cos_e" / "v1.11" / "cose_train_v1.11.jsonl", csqa_train)
     assert (result.rows, len(result.rationales), result.unjoined) == (9741, 9741, 0)
     by_id = {r.id: r for r in result.rationales}
-    assert by_id["3a1b3c21a11f4ec53c166b0559df7369"].rationale == "Bums are well known to take up residence under bridges."
+    assert (by_id["3a1b3c21a11f4ec53c166b0559df7369"].rationale
+            == "Bums are well known to take up residence under bridges.")
 
 
 def test_eit_files_join_by_question_text(shared_data, csqa_train, obqa):
@@ -176,7 +176,8 @@ def test_generic_csv_by_question_and_missing_column(tmp_path):
     assert [(r.id, r.rationale, r.teacher_answer) for r in result.rationales] == [("q1", "Because gravity.", "B")]
     assert result.unjoined == 1
     with pytest.raises(DataError) as err:
-        importers.import_generic(path, [ex(1)], importers.Columns(rationale="explanation", id=None, question="question"))
+        importers.import_generic(path, [ex(1)],
+                                 importers.Columns(rationale="explanation", id=None, question="question"))
     message = str(err.value)
     assert str(path) in message and "'explanation'" in message and "question, why, ans" in message
     assert "\n" not in message

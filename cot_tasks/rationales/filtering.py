@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.records import Example
 from cot_tasks.rationales.format import Rationale
+from cot_tasks.records import Example
 
 KEEP = ("correct", "all")
 

@@ -97,7 +97,9 @@ class JoinReport:
                 f"rationale, {len(self.unmatched)} rationales without an example")
 
 
-def join(examples: Sequence[Example], rationales: Mapping[str, Rationale]) -> tuple[list[tuple[Example, Rationale]], JoinReport]:
+def join(
+    examples: Sequence[Example], rationales: Mapping[str, Rationale]
+) -> tuple[list[tuple[Example, Rationale]], JoinReport]:
     """Pair examples with their rationale by id, in example order."""
     pairs = [(ex, rationales[ex.id]) for ex in examples if ex.id in rationales]
     ids = {ex.id for ex in examples}

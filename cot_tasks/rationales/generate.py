@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.records import Example
 from cot_tasks.rationales.format import Rationale, resume_rationales
 from cot_tasks.rationales.jsonl import append_rows
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
+from cot_tasks.records import Example
 
 ENGINES = ("hf", "vllm")
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.records import Example
 from cot_tasks.rationales.format import Rationale, normalise_question
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
+from cot_tasks.records import Example
 
 FORMATS = ("dss", "cose", "eit", "fact1", "generic")
 
@@ -189,7 +189,7 @@ def _question_key(text: str) -> str:
 
 
 def _example_key(ex: Example) -> str:
-    return normalise_question(f"{ex.question} Answer choices: " + " ".join(f"{l}: {t}" for l, t in ex.choices))
+    return normalise_question(f"{ex.question} Answer choices: " + " ".join(f"{label}: {t}" for label, t in ex.choices))
 
 
 def import_eit(path: str | Path, examples: Sequence[Example], teacher: str | None = None) -> Imported:

@@ -19,7 +19,8 @@ def register(sub) -> None:
     rsub = rat.add_subparsers(dest="rationales_command", required=True, metavar="ACTION")
 
     gen = rsub.add_parser("generate", help="few-shot CoT rationales from a teacher LM")
-    gen.add_argument("--teacher", required=True, help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
+    gen.add_argument("--teacher", required=True,
+                     help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
     _split_args(gen)
     gen.add_argument("--out", required=True, type=Path)
     gen.add_argument("--limit", type=int)

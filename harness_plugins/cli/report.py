@@ -47,7 +47,8 @@ def register(sub) -> None:
     p.set_defaults(func=_report)
 
     p = sub.add_parser("compare", help="our students beside published numbers and other lm-eval results")
-    p.add_argument("paths", nargs="+", metavar="RUN_DIR|RESULTS.json", help="grid folders, lm-eval output folders or results JSON")
+    p.add_argument("paths", nargs="+", metavar="RUN_DIR|RESULTS.json",
+                   help="grid folders, lm-eval output folders or results JSON")
     p.add_argument("--baselines", type=Path, default=None, help="baselines CSV (default: the one shipped)")
     p.add_argument("--dataset", action="append", choices=DATASETS, help="only these datasets (repeatable)")
     p.add_argument("--metric", default="acc", help="acc, acc_norm or 'any' (default: acc)")
