@@ -245,6 +245,8 @@ class ConditionSpec:
     scored_by: str = "label"
     # Whether '@tokens' means anything for it.
     token_level_ok: bool = False
+    # Whether it reads ctx.extras["attributions"] (the trainer's --attributions file).
+    needs_attributions: bool = False
 
 
 CONDITIONS: dict[str, ConditionSpec] = {
@@ -257,8 +259,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
     "filler_post": ConditionSpec(cond_filler_post, token_level_ok=True),
     "other_post": ConditionSpec(cond_other_post),
     "answer_masked_post": ConditionSpec(cond_answer_masked_post),
-    "keytokens_post": ConditionSpec(cond_keytokens_post, parse_arg=_count),
-    "random_post": ConditionSpec(cond_random_post, parse_arg=_count),
+    "keytokens_post": ConditionSpec(cond_keytokens_post, parse_arg=_count, needs_attributions=True),
+    "random_post": ConditionSpec(cond_random_post, parse_arg=_count, needs_attributions=True),
 }
 
 
@@ -291,6 +293,10 @@ def task_for(condition: str | Condition, dataset: str) -> str:
     """The lm-eval task that scores a student trained on ``condition``: the one place this is decided."""
     cond = parse_condition(condition)
     return gen_task(dataset) if CONDITIONS[cond.name].scored_by == "gen" else label_task(dataset)
+
+
+def needs_attributions(condition: str | Condition) -> bool:
+    return CONDITIONS[parse_condition(condition).name].needs_attributions
 
 
 def example_rng(seed: int, condition: Condition, example_id: str) -> random.Random:

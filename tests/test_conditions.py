@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from cot_tasks.conditions import (CONDITIONS, FILLER, MASK, Condition, build_targets, make_target, normalise,
-                                  parse_condition, task_for)
+from cot_tasks.conditions import (
+    CONDITIONS,
+    FILLER,
+    MASK,
+    Condition,
+    build_targets,
+    make_target,
+    normalise,
+    parse_condition,
+    task_for,
+)
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example

@@ -91,6 +91,8 @@ def test_bad_grids_are_one_line_errors(tmp_path, capsys):
         (dict(output=str(foreign)), "holds other files"),
         (dict(train={"epochz": 1}), "unknown key(s) epochz"),
         (dict(colour="red"), "unknown key(s) colour"),
+        (dict(attribution={"baseline": "zero"}), "baseline must be one of pad, eos"),
+        (dict(train={"attributions": "a.jsonl"}), "the grid makes the attribution files itself"),
     ]
     for over, message in cases:
         assert main(["run", str(grid_yaml(tmp_path, src, rat, **over))]) == 2
@@ -105,9 +107,44 @@ def test_default_config_parses_and_covers_every_condition():
     cells = plan(grid)
     assert {c.condition.split(":")[0] for c in cells} >= {
         "none", "pre", "post", "shuffled_post", "shuffled_pre", "masked_post", "filler_post", "other_post",
-        "answer_masked_post"}
+        "answer_masked_post", "keytokens_post", "random_post"}
     assert grid.students == ["tiny"] and grid.source == "sample"
     example = Path(__file__).resolve().parents[1] / "trainers" / "configs" / "paper_gpt2.yaml"
     assert plan(load_grid_config(example))
     with pytest.raises(DataError, match="set dataset at the top level"):
         GridConfig.from_dict({"train": {"dataset": "obqa"}})
+
+
+def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_path, capsys):
+    from cot_tasks.data import load_split
+    from cot_tasks.prompts import render_prompt
+    from cot_tasks.rationales.keytokens import tokens_text
+    from trainers.data import data_sha256
+
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat, conditions=["keytokens_post:3"], attribution={"steps": 4})
+    assert main(["run", str(config)]) == 0
+    assert "pre is not among the grid's conditions" in capsys.readouterr().out
+    out = tmp_path / "runs_out"
+    pre = out / "runs" / "csqa__pre__tiny__seed0"
+    assert (pre / "checkpoint" / "model.safetensors").exists() and not (pre / "run.json").exists()
+    attr = out / "attributions" / "csqa__tiny__seed0.jsonl"
+    rows = {r["id"]: r for r in map(json.loads, attr.read_text().splitlines())}
+    assert len(rows) == 16 and {r["model"] for r in rows.values()} == {str(pre / "checkpoint")}
+
+    # The cell trained on exactly " <label>. <top-3 tokens of the file, in rationale order>".
+    cell = out / "runs" / "csqa__keytokens_post-3__tiny__seed0"
+    run = json.loads((cell / "run.json").read_text())
+    assert run["attributions"] == str(attr) and run["task"] == "cot_csqa"
+    expected = [(ex.id, render_prompt(ex),
+                 f" {ex.answer}. " + tokens_text(rows[ex.id]["tokens"], sorted(rows[ex.id]["top_indices"][:3])))
+                for ex in load_split("csqa", "train", str(src))]
+    record = json.loads((cell / "checkpoint" / "cot_distill.json").read_text())
+    assert record["data_sha256"] == data_sha256(expected)
+    assert record["identity"]["attributions"] == str(attr) and len(record["identity"]["attributions_sha256"]) == 64
+
+    # Rerun: the attribution file and the cell are reused; no model is loaded to attribute.
+    stamps = {p: p.stat().st_mtime_ns for p in [attr, *out.rglob("run.json")]}
+    assert main(["run", str(config)]) == 0
+    assert "key tokens come from" not in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

@@ -244,3 +244,31 @@ def test_cot_csqa_matches_builtin_commonsense_qa(tmp_path):
         assert a["arguments"] == b["arguments"]  # same prompt and continuations
         assert [r[0][0] for r in a["resps"]] == [r[0][0] for r in b["resps"]]
     assert out["results"]["cot_csqa"]["acc,none"] == out["results"]["local_commonsense_qa"]["acc,none"]
+
+
+def test_key_token_conditions_need_a_matching_attribution_file(tmp_path, capsys):
+    from harness_plugins.cli import main
+    from trainers.train import train
+
+    exs = examples(8)
+    rat = rationale_file(tmp_path, exs)
+    with pytest.raises(DataError, match="needs an attribution file: set attributions .--attributions FILE"):
+        small_config(tmp_path, "k", condition="keytokens_post:3", rationales=str(rat)).check()
+    with pytest.raises(DataError, match="read only by keytokens_post/random_post"):
+        small_config(tmp_path, "p", rationales=str(rat), attributions=str(rat)).check()
+    assert main(["train", "--dataset", "csqa", "--condition", "random_post:2", "--rationales", str(rat),
+                 "--output", str(tmp_path / "cli")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--attributions FILE" in err and err.count("\n") == 0
+
+    # A file made with another tokenizer is refused in one line, and the run folder is not left claimed.
+    other = tmp_path / "other_tokenizer.jsonl"
+    other.write_text("".join(json.dumps({"id": ex.id, "tokens": [" a"], "token_ids": [1], "scores": [0.5],
+                                         "model": "gpt2", "tokenizer_fingerprint": "0123456789abcdef"}) + "\n"
+                             for ex in exs))
+    cfg = small_config(tmp_path, "wrong", condition="keytokens_post:3", rationales=str(rat), attributions=str(other))
+    with pytest.raises(DataError) as err:
+        train(cfg, examples=exs, progress=False)
+    message = str(err.value)
+    assert message.startswith(f"{other}:1: field 'tokenizer_fingerprint'") and "another tokenizer" in message
+    assert "\n" not in message and not Path(cfg.output).exists()

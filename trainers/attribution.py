@@ -22,9 +22,9 @@ from typing import Any, Sequence
 from cot_tasks.conditions import make_target
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
-from cot_tasks.records import Example
 from cot_tasks.rationales.jsonl import append_rows, repair_tail
 from cot_tasks.rationales.keytokens import read_attributions, tokenizer_fingerprint
+from cot_tasks.records import Example
 
 BASELINES = ("pad", "eos")
 

@@ -24,6 +24,8 @@ class TrainConfig:
     condition: str = "post"
     # Rationale file (JSON lines, cot_tasks/rationales/format.py); None only for condition 'none'.
     rationales: str | None = None
+    # Attribution file (JSON lines, `cot-distill attribute`); needed by keytokens_post:K / random_post:K only.
+    attributions: str | None = None
     # Hub name or local path of any causal LM, or 'tiny'.
     student: str = "tiny"
     output: str = "cot-distill-student"
@@ -69,15 +71,22 @@ class TrainConfig:
         out = self.to_dict()
         out.pop("output")
         out.pop("save_steps")  # how often we checkpoint does not change the result
+        if out["attributions"] is None:
+            out.pop("attributions")  # runs from before this option keep their identity
         return out
 
     def check(self) -> None:
-        from cot_tasks.conditions import parse_condition
+        from cot_tasks.conditions import needs_attributions, parse_condition
         from cot_tasks.records import DATASETS
 
         if self.dataset not in DATASETS:
             raise DataError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)})")
-        parse_condition(self.condition)
+        spec = parse_condition(self.condition).spec
+        if needs_attributions(spec) and not self.attributions:
+            raise DataError(f"condition {spec!r} needs an attribution file: set attributions (--attributions FILE; "
+                            "`cot-distill attribute` makes one, `cot-distill run` makes it from the pre student)")
+        if self.attributions and not needs_attributions(spec):
+            raise DataError(f"attributions are read only by keytokens_post/random_post, not by {spec!r}")
         for name in ("batch_size", "grad_accum", "max_length"):
             if getattr(self, name) < 1:
                 raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -7,9 +7,14 @@ Layout::
         checkpoint/                         the trained student (save_pretrained + cot_distill.json)
         eval/                               lm-eval's own results_*.json and samples_*.jsonl
         run.json                            one row of results; written last, so it marks the run done
+    RUN_DIR/attributions/<dataset>__<student>__seed<k>.jsonl
+                                            key tokens for keytokens_post/random_post cells
     RUN_DIR/results.csv                     every run of this grid, one row each
 
 A run with a ``run.json`` is reused; an unfinished one resumes its training.
+Key-token cells first need the ``pre`` student of their dataset/student/seed
+(trained here even when ``pre`` is not in the grid) to attribute the training
+rationales with integrated gradients; the attribution file resumes too.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from cot_tasks.conditions import parse_condition, task_for
+from cot_tasks.conditions import needs_attributions, parse_condition, task_for
 from cot_tasks.errors import DataError
 from trainers.config import TrainConfig
 from trainers.train import write_json
@@ -48,6 +53,15 @@ class EvalConfig:
 
 
 @dataclass
+class AttributionOptions:
+    """Integrated gradients for key-token cells (trainers/attribution.py)."""
+
+    steps: int = 20
+    # What the rationale tokens are replaced by at the path's start: pad | eos.
+    baseline: str = "pad"
+
+
+@dataclass
 class GridConfig:
     """The keys of a ``cot-distill run`` YAML file (see trainers/configs/default.yaml)."""
 
@@ -64,6 +78,10 @@ class GridConfig:
     # TrainConfig fields shared by every cell (epochs, lr, batch_size, max_length, tiny: {...}, ...).
     train: dict[str, Any] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Scores rationale tokens for keytokens_post/random_post; None: the cell's own student trained with 'pre'.
+    # Another model (a teacher) must share the student's tokenizer.
+    attribution_model: str | None = None
+    attribution: AttributionOptions = field(default_factory=AttributionOptions)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "config") -> "GridConfig":
@@ -74,15 +92,24 @@ class GridConfig:
         if unknown:
             raise DataError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path=where)
         data = dict(data)
-        if "eval" in data:
-            try:
-                data["eval"] = EvalConfig(**(data["eval"] or {}))
-            except TypeError as err:
-                raise DataError(str(err), path=where, field="eval") from None
+        for key, kind in (("eval", EvalConfig), ("attribution", AttributionOptions)):
+            if key in data:
+                try:
+                    data[key] = kind(**(data[key] or {}))
+                except TypeError as err:
+                    raise DataError(str(err), path=where, field=key) from None
         for key in ("datasets", "conditions", "students", "seeds"):
             if key in data and not isinstance(data[key], list):
                 data[key] = [data[key]]
         grid = cls(**data)
+        from trainers.attribution import BASELINES
+
+        if grid.attribution.baseline not in BASELINES or grid.attribution.steps < 2:
+            raise DataError(f"attribution: baseline must be one of {', '.join(BASELINES)} and steps at least 2",
+                            path=where)
+        if "attributions" in grid.train:
+            raise DataError("train: the grid makes the attribution files itself; choose the model with "
+                            "attribution_model", path=where)
         reserved = {"dataset", "condition", "student", "seed", "rationales", "output", "source"} & set(grid.train)
         if reserved:
             raise DataError(f"train: set {', '.join(sorted(reserved))} at the top level, not under train",
@@ -110,9 +137,12 @@ class Cell:
     seed: int
 
     @property
+    def student_slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.student.strip("/")).strip("-")
+
+    @property
     def name(self) -> str:
-        student = re.sub(r"[^A-Za-z0-9._-]+", "-", self.student.strip("/")).strip("-")
-        return f"{self.dataset}__{parse_condition(self.condition).slug}__{student}__seed{self.seed}"
+        return f"{self.dataset}__{parse_condition(self.condition).slug}__{self.student_slug}__seed{self.seed}"
 
 
 def resolve_rationales(grid: GridConfig, dataset: str) -> str:
@@ -167,16 +197,65 @@ def primary_metric(results: Mapping[str, Any], task: str) -> tuple[str, float]:
     raise DataError(f"lm-eval reported no acc/exact_match for {task} (got {', '.join(scores)})")
 
 
-def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str) -> dict:
+def cell_config(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
+                attributions: str | None = None) -> TrainConfig:
+    return TrainConfig.from_dict({**grid.train, "dataset": cell.dataset, "condition": cell.condition,
+                                  "student": cell.student, "seed": cell.seed, "rationales": rationale_file,
+                                  "attributions": attributions, "source": grid.source,
+                                  "output": str(run_dir / "checkpoint")})
+
+
+def make_attributions(grid: GridConfig, cell: Cell, out: Path, rationale_file: str) -> str:
+    """The attribution file of ``cell``'s dataset/student/seed, made (or resumed) by ``attribution_model``
+    or, by default, by the student trained with ``pre`` (trained or reused first)."""
+    from trainers.attribution import AttributionConfig, run_attribution
+
+    pre = Cell(cell.dataset, "pre", cell.student, cell.seed)
+    model = grid.attribution_model
+    if model is None:
+        in_grid = "pre" in {parse_condition(c).spec for c in grid.conditions}
+        note = "" if in_grid else " (pre is not among the grid's conditions: trained for attribution only)"
+        print(f"[{cell.dataset}] key tokens come from the pre student {pre.name}{note}", flush=True)
+        model = str(train_cell(cell_config(grid, pre, out / "runs" / pre.name, rationale_file)).output)
+    path = out / "attributions" / f"{cell.dataset}__{cell.student_slug}__seed{cell.seed}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_attribution_file(path, model, grid.attribution)
+    report = run_attribution(AttributionConfig(
+        model=model, dataset=cell.dataset, rationales=Path(rationale_file), out=path, source=grid.source,
+        steps=grid.attribution.steps, baseline=grid.attribution.baseline, device=grid.eval.device,
+        limit=grid.train.get("limit")))
+    print(f"[{cell.dataset}] attributions {report.line()}", flush=True)
+    return str(path)
+
+
+def check_attribution_file(path: Path, model: str, options: AttributionOptions) -> None:
+    """Resume only a file made the same way: other settings would mix two kinds of scores in one file."""
+    import json
+
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        made = json.loads(first)
+    except json.JSONDecodeError:
+        return  # a torn first line: run_attribution drops and redoes it
+    want = {"model": model, "steps": options.steps, "baseline": options.baseline}
+    changed = sorted(k for k, v in want.items() if made.get(k) != v)
+    if changed:
+        raise DataError(f"made with other {', '.join(changed)} than the grid now asks for; delete it to redo it",
+                        path=path)
+
+
+def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
+             attributions: str | None = None) -> dict:
     from harness_plugins.evaluate import evaluate_checkpoint
 
     existing = read_run_file_json(run_dir / "run.json")
     if existing is not None:
         return existing
     task = task_for(cell.condition, cell.dataset)
-    config = TrainConfig.from_dict({**grid.train, "dataset": cell.dataset, "condition": cell.condition,
-                                    "student": cell.student, "seed": cell.seed, "rationales": rationale_file,
-                                    "source": grid.source, "output": str(run_dir / "checkpoint")})
+    config = cell_config(grid, cell, run_dir, rationale_file, attributions)
     trained = train_cell(config)
     # Evaluation is not resumable: a half-written eval folder from a killed run is redone.
     eval_dir = run_dir / "eval"
@@ -190,6 +269,8 @@ def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str) -
            "teacher": grid.teacher, "rationales": rationale_file, "task": task, "metric": metric, "value": value,
            "examples": trained.examples, "dropped": trained.dropped, "truncated": trained.truncated,
            "checkpoint": str(Path(config.output).resolve())}
+    if attributions:
+        row["attributions"] = attributions
     try:
         from harness_plugins.model_card import write_model_card
     except ImportError:  # model cards are optional
@@ -236,9 +317,18 @@ def run_grid(grid: GridConfig) -> list[dict]:
     out = Path(grid.output)
     claim_run_dir(out, grid)
     rows, started = [], time.perf_counter()
+    made: dict[tuple, str] = {}  # (dataset, student, seed) -> attribution file, made once per invocation
     for i, cell in enumerate(cells, 1):
         print(f"[{i}/{len(cells)}] {cell.name}  ({time.perf_counter() - started:.0f}s elapsed)", flush=True)
-        rows.append(run_cell(grid, cell, out / "runs" / cell.name, rationale_files[cell.dataset]))
+        run_dir, rationale_file = out / "runs" / cell.name, rationale_files[cell.dataset]
+        attributions = None
+        # A finished cell needs nothing: a rerun loads no attribution model.
+        if needs_attributions(cell.condition) and read_run_file_json(run_dir / "run.json") is None:
+            key = (cell.dataset, cell.student, cell.seed)
+            if key not in made:
+                made[key] = make_attributions(grid, cell, out, rationale_file)
+            attributions = made[key]
+        rows.append(run_cell(grid, cell, run_dir, rationale_file, attributions))
     write_csv(out / "results.csv", rows)
     print(format_table(rows))
     print(f"{len(rows)} runs in {time.perf_counter() - started:.0f}s; results: {out / 'results.csv'}")

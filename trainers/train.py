@@ -120,6 +120,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
     from cot_tasks.rationales import read_rationales
+    from cot_tasks.rationales.keytokens import read_attributions, tokenizer_fingerprint
     from trainers.model import TargetLoss
 
     config.check()
@@ -135,6 +136,10 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
         rationales = {rid: r.rationale for rid, r in read_rationales(config.rationales).items()}
         rationale_sha = file_sha256(config.rationales)
     identity = {**config.identity(), "rationales_sha256": rationale_sha}
+    if config.attributions:
+        if not Path(config.attributions).is_file():
+            raise DataError("no such attribution file; run `cot-distill attribute` first", path=config.attributions)
+        identity["attributions_sha256"] = file_sha256(config.attributions)
     record = check_output(out, identity)
     if record is not None and record.get("status") == "finished":
         return TrainResult(out, True, record["steps"], record["examples"], record["dropped"],
@@ -143,6 +148,8 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     if record is not None and has_state and not resume:
         raise DataError("output folder holds an unfinished run of this config; pass --resume to continue it",
                         path=out)
+    # Every process has read the folder before the main process claims it.
+    accelerator.wait_for_everyone()
     if main:
         out.mkdir(parents=True, exist_ok=True)
         if record is None:  # claim the folder before writing anything else into it
@@ -157,8 +164,17 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
         accelerator.wait_for_everyone()
         student = str(out / INIT_DIR)
     tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=config.trust_remote_code)
+    extras = {}
+    if config.attributions:
+        try:
+            extras["attributions"] = read_attributions(config.attributions, tokenizer_fingerprint(tokenizer))
+        except DataError:
+            if record is None and main:
+                # Claimed moments ago, nothing trained: leave no run that a fixed file could not reuse.
+                shutil.rmtree(out, ignore_errors=True)
+            raise
     pairs, report = build_targets(examples, rationales, cond, seed=config.seed, tokenizer=tokenizer,
-                                  source=config.rationales or "rationales")
+                                  source=config.rationales or "rationales", extras=extras)
     rows = [(ex.id, render_prompt(ex), target.text) for ex, target in pairs]
     data_hash = data_sha256(rows)
     if record is not None and record.get("data_sha256") not in (None, data_hash):

@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--dataset", required=True, choices=("csqa", "obqa", "quarel"))
     p.add_argument("--condition", required=True, help="e.g. none, pre, post, masked_post:0.3, shuffled_post@tokens")
     p.add_argument("--rationales", help="rationale file (JSON lines); optional only for --condition none")
+    p.add_argument("--attributions", metavar="FILE",
+                   help="attribution file from `cot-distill attribute` (keytokens_post:K, random_post:K only)")
     p.add_argument("--student", default=_DEFAULTS.student, help="hub name, local path, or 'tiny' (default: tiny)")
     p.add_argument("--output", required=True, help="checkpoint folder")
     p.add_argument("--source", default=_DEFAULTS.source, help="sample | hub | directory of original files")
@@ -43,6 +45,7 @@ def _train(args) -> int:
     from trainers.train import train
 
     config = TrainConfig(dataset=args.dataset, condition=args.condition, rationales=args.rationales,
+                         attributions=args.attributions,
                          student=args.student, output=args.output, source=args.source, epochs=args.epochs,
                          lr=args.lr, batch_size=args.batch_size, grad_accum=args.grad_accum,
                          max_length=args.max_length, seed=args.seed, save_steps=args.save_steps, limit=args.limit,
