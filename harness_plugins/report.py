@@ -14,7 +14,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import iter_jsonl, write_temp
 from harness_plugins import stats
 
 REPORT_FILES = ("report.md", "report.csv", "report.png")
@@ -97,20 +97,13 @@ class DocScore:
 def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScore]:
     """Per-doc ``metric`` from an lm-eval samples file, for one filter."""
     out: dict[int, DocScore] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"broken JSON ({err.msg})", path=path, line=lineno) from None
-            if obj.get("filter", "none") != filter_name:
-                continue
-            for name in ("doc_id", metric):
-                if not isinstance(obj.get(name), (int, float)) or isinstance(obj.get(name), bool):
-                    raise DataError("missing or not a number", path=path, line=lineno, field=name)
-            out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"))
+    for lineno, obj in iter_jsonl(path):
+        if obj.get("filter", "none") != filter_name:
+            continue
+        for name in ("doc_id", metric):
+            if not isinstance(obj.get(name), (int, float)) or isinstance(obj.get(name), bool):
+                raise DataError("missing or not a number", path=path, line=lineno, field=name)
+        out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"))
     if not out:
         raise DataError(f"no samples with filter {filter_name!r}", path=path)
     return out
@@ -386,17 +379,13 @@ def to_png(cells: list[Cell]) -> bytes:
 
 def write_atomically(files: Mapping[Path, bytes | str]) -> list[Path]:
     """Write every file to a temp name first, then rename them all: no half-written set."""
-    temps: list[tuple[str, Path]] = []
+    temps: list[tuple[Path, Path]] = []
     try:
         for path, content in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-            temps.append((tmp, path))
+            temps.append((write_temp(path, content), path))
     except BaseException:
         for tmp, _ in temps:
-            os.unlink(tmp)
+            tmp.unlink()
         raise
     for tmp, path in temps:
         os.replace(tmp, path)

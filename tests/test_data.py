@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import cot_tasks
 from cot_tasks.data import EVAL_SPLIT, SPLITS, check_source, load_split, require_gold
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
@@ -43,7 +44,8 @@ def test_sample_extras():
 def test_sample_is_a_directory_source(dataset):
     for split in ("train", EVAL_SPLIT[dataset]):
         assert load_split(dataset, split, sample_dir(dataset)) == load_split(dataset, split, "sample")
-    assert sample_dir(dataset).parent == SAMPLE_DIR and SAMPLE_DIR == Path(__file__).parents[1] / "cot_tasks/sample"
+    # From the installed package, wherever it lies (tox installs a built copy), never the working directory.
+    assert sample_dir(dataset).parent == SAMPLE_DIR == Path(cot_tasks.__file__).parent / "sample"
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, Mapping
 
 from cot_tasks.conditions import needs_attributions, parse_condition, task_for
 from cot_tasks.errors import DataError
+from cot_tasks.io import write_atomic
 from trainers.config import TrainConfig
 from trainers.train import write_json
 
@@ -340,10 +340,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(buf.getvalue())
-    os.replace(tmp, path)
+    write_atomic(path, buf.getvalue())
 
 
 def format_table(rows: list[dict]) -> str:

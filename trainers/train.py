@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 from cot_tasks.conditions import build_targets, parse_condition
 from cot_tasks.errors import DataError
+from cot_tasks.io import write_json_atomic
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from trainers.config import TrainConfig
@@ -51,12 +52,8 @@ class TrainResult:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic: a temp file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Atomic, in the one layout every run file uses."""
+    write_json_atomic(path, data, indent=2, sort_keys=True)
 
 
 def read_run_file(out: Path) -> dict | None:

@@ -6,13 +6,13 @@ file and line (or hub id, split and row) and the field at fault.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import iter_jsonl
 from cot_tasks.records import LABELS, Example
 
 
@@ -32,18 +32,8 @@ class Where:
 
 def read_jsonl(path: Path) -> Iterator[tuple[Where, dict[str, Any]]]:
     """Yield ``(where, object)`` per non-blank line; broken JSON or a non-object is a DataError."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = Where(str(path), lineno)
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise where.error(f"broken JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(obj, dict):
-                raise where.error(f"expected a JSON object, got {type(obj).__name__}")
-            yield where, obj
+    for lineno, obj in iter_jsonl(path):
+        yield Where(str(path), lineno), obj
 
 
 def get(obj: Mapping[str, Any], field: str, where: Where, kind: type | tuple[type, ...] = str) -> Any:

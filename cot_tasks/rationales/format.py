@@ -7,14 +7,13 @@ null), ``teacher``, ``source``, ``prompt_version``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import iter_jsonl, write_atomic
 from cot_tasks.records import DATASETS, Example
 
 FIELDS = ("id", "dataset", "rationale", "teacher_answer", "teacher", "source", "prompt_version")
@@ -35,46 +34,30 @@ def read_rationales(path: str | Path) -> dict[str, Rationale]:
     """Read a rationale file into ``{id: Rationale}``; bad lines raise a DataError naming the line."""
     path = Path(path)
     out: dict[str, Rationale] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"broken JSON ({err.msg})", path=path, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise DataError("expected a JSON object", path=path, line=lineno)
-            for name in ("id", "dataset", "rationale"):
-                if not isinstance(obj.get(name), str):
-                    raise DataError("missing or not a string", path=path, line=lineno, field=name)
-            if obj["dataset"] not in DATASETS:
-                raise DataError(f"unknown dataset {obj['dataset']!r} (known: {', '.join(DATASETS)})",
-                                path=path, line=lineno, field="dataset")
-            if obj["id"] in out:
-                raise DataError(f"duplicate id {obj['id']!r}", path=path, line=lineno, field="id")
-            out[obj["id"]] = Rationale(
-                id=obj["id"],
-                dataset=obj["dataset"],
-                rationale=obj["rationale"],
-                teacher_answer=obj.get("teacher_answer"),
-                teacher=str(obj.get("teacher", "unknown")),
-                source=str(obj.get("source", "unknown")),
-                prompt_version=obj.get("prompt_version"),
-            )
+    for lineno, obj in iter_jsonl(path):
+        for name in ("id", "dataset", "rationale"):
+            if not isinstance(obj.get(name), str):
+                raise DataError("missing or not a string", path=path, line=lineno, field=name)
+        if obj["dataset"] not in DATASETS:
+            raise DataError(f"unknown dataset {obj['dataset']!r} (known: {', '.join(DATASETS)})",
+                            path=path, line=lineno, field="dataset")
+        if obj["id"] in out:
+            raise DataError(f"duplicate id {obj['id']!r}", path=path, line=lineno, field="id")
+        out[obj["id"]] = Rationale(
+            id=obj["id"],
+            dataset=obj["dataset"],
+            rationale=obj["rationale"],
+            teacher_answer=obj.get("teacher_answer"),
+            teacher=str(obj.get("teacher", "unknown")),
+            source=str(obj.get("source", "unknown")),
+            prompt_version=obj.get("prompt_version"),
+        )
     return out
 
 
 def write_rationales(rationales: Iterable[Rationale], path: str | Path) -> Path:
     """Write atomically (temp file + rename), so a killed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for r in rationales:
-            fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rationales))
 
 
 def normalise_question(text: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import iter_jsonl
 from cot_tasks.rationales.format import Rationale, normalise_question
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.records import Example
@@ -55,20 +56,6 @@ def _load_json(path: Path) -> Any:
         raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"broken JSON ({err.msg})", path=path, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise DataError("expected a JSON object", path=path, line=lineno)
-            yield lineno, obj
-
-
 def read_table(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, row)`` from a .csv, .jsonl or .json (array of objects) file."""
     path = Path(path)
@@ -85,7 +72,7 @@ def read_table(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise DataError("expected a JSON array of objects", path=path)
         yield from ((i + 1, row) for i, row in enumerate(data))
     else:
-        yield from _jsonl(path)
+        yield from iter_jsonl(path)
 
 
 # -- distilling step-by-step (PaLM-540B, CSQA) --------------------------------
@@ -119,7 +106,7 @@ def import_dss(directory: str | Path, examples: Sequence[Example], split: str) -
         raise DataError(f"distilling step-by-step has no {split!r} split (it has: train, validation)",
                         path=directory)
     prefix = _DSS_PREFIX[split]
-    rows = [obj for _, obj in _jsonl(directory / f"cqa_{prefix}.json")]
+    rows = [obj for _, obj in iter_jsonl(directory / f"cqa_{prefix}.json")]
     outputs: list[str] = []
     for i in range(len(rows) // 1000 + 1):
         part = directory / "llm" / f"{prefix}_CoT_{i}.json"
@@ -157,7 +144,7 @@ def import_cose(path: str | Path, examples: Sequence[Example]) -> Imported:
     path = Path(path)
     by_id = {ex.id: ex for ex in examples}
     result = Imported(source=f"CoS-E {path}")
-    for lineno, obj in _jsonl(path):
+    for lineno, obj in iter_jsonl(path):
         result.rows += 1
         text = (obj.get("explanation") or {}).get("open-ended") if isinstance(obj.get("explanation"), dict) else None
         if not isinstance(text, str):

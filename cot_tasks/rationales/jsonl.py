@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
+
+from cot_tasks.io import write_atomic
 
 
 def repair_tail(path: str | Path) -> bool:
@@ -32,22 +33,8 @@ def repair_tail(path: str | Path) -> bool:
         except ValueError:
             pass
     keep = body + b"\n" if body else b""
-    write_atomic_bytes(path, keep)
+    write_atomic(path, keep)
     return True
-
-
-def write_atomic_bytes(path: str | Path, data: bytes) -> None:
-    """Temp file in the same folder + rename: readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def append_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import iter_jsonl
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -54,32 +55,23 @@ def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[
         raise DataError("no such attribution file; run `cot-distill attribute` first", path=path)
     out: dict[str, AttributionRow] = {}
     seen_fp: tuple[str, str] | None = None
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"broken JSON ({err.msg})", path=path, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise DataError("expected a JSON object", path=path, line=lineno)
-            for name, kind in _FIELDS.items():
-                if not isinstance(obj.get(name), kind):
-                    raise DataError(f"missing or not a {kind.__name__}", path=path, line=lineno, field=name)
-            if not len(obj["tokens"]) == len(obj["token_ids"]) == len(obj["scores"]):
-                raise DataError("tokens, token_ids and scores differ in length", path=path, line=lineno)
-            fp = obj["tokenizer_fingerprint"]
-            if fingerprint is not None and fp != fingerprint:
-                raise DataError(f"made with another tokenizer ({obj['model']}, fingerprint {fp}; this one is "
-                                f"{fingerprint}); rerun `cot-distill attribute` with this model",
-                                path=path, line=lineno, field="tokenizer_fingerprint")
-            if seen_fp is not None and fp != seen_fp[0]:
-                raise DataError(f"mixes tokenizers ({seen_fp[1]} and {obj['model']}); one file per model",
-                                path=path, line=lineno, field="tokenizer_fingerprint")
-            seen_fp = (fp, obj["model"])
-            out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]),
-                                            tuple(float(s) for s in obj["scores"]), obj["model"], fp)
+    for lineno, obj in iter_jsonl(path):
+        for name, kind in _FIELDS.items():
+            if not isinstance(obj.get(name), kind):
+                raise DataError(f"missing or not a {kind.__name__}", path=path, line=lineno, field=name)
+        if not len(obj["tokens"]) == len(obj["token_ids"]) == len(obj["scores"]):
+            raise DataError("tokens, token_ids and scores differ in length", path=path, line=lineno)
+        fp = obj["tokenizer_fingerprint"]
+        if fingerprint is not None and fp != fingerprint:
+            raise DataError(f"made with another tokenizer ({obj['model']}, fingerprint {fp}; this one is "
+                            f"{fingerprint}); rerun `cot-distill attribute` with this model",
+                            path=path, line=lineno, field="tokenizer_fingerprint")
+        if seen_fp is not None and fp != seen_fp[0]:
+            raise DataError(f"mixes tokenizers ({seen_fp[1]} and {obj['model']}); one file per model",
+                            path=path, line=lineno, field="tokenizer_fingerprint")
+        seen_fp = (fp, obj["model"])
+        out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]),
+                                        tuple(float(s) for s in obj["scores"]), obj["model"], fp)
     return out
 
 

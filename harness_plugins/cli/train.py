@@ -51,6 +51,10 @@ def _train(args) -> int:
                          max_length=args.max_length, seed=args.seed, save_steps=args.save_steps, limit=args.limit,
                          mixed_precision=args.mixed_precision, trust_remote_code=args.trust_remote_code)
     result = train(config, resume=args.resume)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch`, one summary, not one per process
+        return 0
     what = "reused finished run" if result.reused else f"trained {result.steps} steps in {result.seconds:.1f}s"
     print(f"{what}: {result.examples} examples ({result.dropped} without rationale dropped, "
           f"{result.truncated} rationales cut); checkpoint {result.output}")

@@ -1,0 +1,53 @@
+"""Shared file helpers: strict JSON-lines reading and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from cot_tasks.errors import DataError
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` per non-blank line; broken JSON or a non-object is a DataError."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"broken JSON ({err.msg} at column {err.colno})", path=path, line=lineno) from None
+            if not isinstance(obj, dict):
+                raise DataError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
+            yield lineno, obj
+
+
+def write_temp(path: str | Path, content: str | bytes) -> Path:
+    """Write ``content`` to a new temp file next to ``path`` and return it; the caller renames it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder as the target, so the later os.replace is a rename on one filesystem (atomic).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_atomic(path: str | Path, content: str | bytes) -> Path:
+    """Readers see the old file or the new one, never half of one (a killed run leaves no torn file)."""
+    path = Path(path)
+    os.replace(write_temp(path, content), path)
+    return path
+
+
+def write_json_atomic(path: str | Path, data: Any, **json_kwargs: Any) -> Path:
+    """``data`` as JSON (``json.dumps`` keywords pass through) plus a final newline, written atomically."""
+    return write_atomic(path, json.dumps(data, **json_kwargs) + "\n")
