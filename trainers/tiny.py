@@ -44,6 +44,8 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: in
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS,
         model_max_length=model_max_length,
+        # As GPT-2's own tokenizer: no token_type_ids, which GPT-2 would add as extra embeddings.
+        model_input_names=["input_ids", "attention_mask"],
     )
 
 
