@@ -8,7 +8,7 @@ examples/s of each, the ratio, and completeness (sum of attributions vs
 F(input) - F(baseline)) as the median relative error.
 
     python benchmarks/attribution_throughput.py                 # tiny GPT-2 built locally, CPU
-    python benchmarks/attribution_throughput.py --size small --steps 32
+    python benchmarks/attribution_throughput.py --size small --vocab-size 50257   # GPT-2's vocabulary
     python benchmarks/attribution_throughput.py --model PATH --device cuda
 """
 
@@ -103,13 +103,18 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--vocab-size", type=int, default=0,
+                   help="pad the embedding to this many rows (GPT-2: 50257), as real checkpoints pad theirs")
     args = p.parse_args(argv)
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.model) if args.model else build_model(args.size, Path(tmp) / args.size)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path).to(args.device).eval()
+        model = AutoModelForCausalLM.from_pretrained(path)
+    if args.vocab_size > model.config.vocab_size:
+        model.resize_token_embeddings(args.vocab_size)
+    model = model.to(args.device).eval()
     for param in model.parameters():
         param.requires_grad_(False)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -124,7 +129,8 @@ def main(argv=None) -> int:
     plain_err = plain_loop(model, items, args.steps, pad_id, args.device)
     plain = len(items) / (time.perf_counter() - t0)
 
-    name = args.model or f"{args.size} GPT-2 ({SIZES[args.size]}, vocab {len(tokenizer)})"
+    name = args.model or f"{args.size} GPT-2 ({SIZES[args.size]}, vocab {len(tokenizer)}, " \
+                         f"embedding {model.config.vocab_size})"
     print(f"model: {name}; device {args.device}; {len(items)} examples, {statistics.mean(lengths):.0f} tokens "
           f"mean; steps {args.steps}; batch {args.batch_size}; torch threads {torch.get_num_threads()}")
     print(f"plain per-example loop: {plain:8.2f} examples/s   "

@@ -13,6 +13,7 @@ tokens, forward + backward = 3x forward) against a peak measured here with a
 large fp32 matmul, so MFU ratios equal throughput ratios.
 
     python benchmarks/train_throughput.py [--steps 40] [--batch-size 16] [--data ../shared/data]
+    python benchmarks/train_throughput.py --vocab-size 50257 --n-layer 4 --n-embd 256   # GPT-2's vocabulary
 """
 
 from __future__ import annotations
@@ -108,7 +109,10 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="cot-bench-"))
     tokenizer = train_tokenizer([render_prompt(ex) + t.text for ex, t in pairs], args.vocab_size)
-    cfg = GPT2Config(vocab_size=len(tokenizer), n_layer=args.n_layer, n_head=max(1, args.n_embd // 64),
+    # The embedding is padded to --vocab-size when the corpus yields fewer merges, as GPT-2-family
+    # checkpoints pad theirs (phi-1.5: 51200 rows, 50295 tokens): the head's cost is what matters here.
+    cfg = GPT2Config(vocab_size=max(len(tokenizer), args.vocab_size), n_layer=args.n_layer,
+                     n_head=max(1, args.n_embd // 64),
                      n_embd=args.n_embd, n_positions=512, bos_token_id=tokenizer.eos_token_id,
                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
     set_seed(0)
@@ -118,7 +122,8 @@ def main() -> None:
     n_params = sum(p.numel() for p in GPT2LMHeadModel(cfg).parameters())
     encoded = [encode(tokenizer, render_prompt(ex), t, 512, example_id=ex.id) for ex, t in pairs]
     pad = tokenizer.eos_token_id
-    print(f"model: GPT-2 {args.n_layer} layers x {args.n_embd}, vocab {len(tokenizer)}, {n_params / 1e6:.1f}M params; "
+    print(f"model: GPT-2 {args.n_layer} layers x {args.n_embd}, vocab {len(tokenizer)} "
+          f"(embedding {cfg.vocab_size}), {n_params / 1e6:.1f}M params; "
           f"batch {args.batch_size}, {args.steps} steps; device {'cuda' if torch.cuda.is_available() else 'cpu'}, "
           f"{torch.get_num_threads()} threads")
     mean_len = sum(len(e.input_ids) for e in encoded) / len(encoded)

@@ -261,14 +261,23 @@ def test_key_token_conditions_need_a_matching_attribution_file(tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert "--attributions FILE" in err and err.count("\n") == 0
 
-    # A file made with another tokenizer is refused in one line, and the run folder is not left claimed.
-    other = tmp_path / "other_tokenizer.jsonl"
-    other.write_text("".join(json.dumps({"id": ex.id, "tokens": [" a"], "token_ids": [1], "scores": [0.5],
-                                         "model": "gpt2", "tokenizer_fingerprint": "0123456789abcdef"}) + "\n"
-                             for ex in exs))
-    cfg = small_config(tmp_path, "wrong", condition="keytokens_post:3", rationales=str(rat), attributions=str(other))
+    # A file that mixes tokenizers is refused in one line, and the run folder is not left claimed.
+    row = {"tokens": [" a"], "token_ids": [1], "scores": [0.5], "model": "gpt2",
+           "tokenizer_fingerprint": "0123456789abcdef"}
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps({**row, "id": ex.id, **({"model": "phi", "tokenizer_fingerprint": "f" * 16}
+                                                              if i == 1 else {})}) + "\n" for i, ex in enumerate(exs)))
+    cfg = small_config(tmp_path, "mixed", condition="keytokens_post:3", rationales=str(rat), attributions=str(mixed))
     with pytest.raises(DataError) as err:
         train(cfg, examples=exs, progress=False)
     message = str(err.value)
-    assert message.startswith(f"{other}:1: field 'tokenizer_fingerprint'") and "another tokenizer" in message
+    assert message.startswith(f"{mixed}:2: field 'tokenizer_fingerprint'") and "mixes tokenizers" in message
     assert "\n" not in message and not Path(cfg.output).exists()
+
+    # A file from another model's tokenizer (a teacher's) serves this student: key tokens are text.
+    teacher = tmp_path / "teacher.jsonl"
+    teacher.write_text("".join(json.dumps({**row, "id": ex.id, "tokens": [" key", "ing", " tokens"],
+                                           "token_ids": [5, 6, 7], "scores": [0.9, 0.1, 0.5]}) + "\n" for ex in exs))
+    cfg = small_config(tmp_path, "teacher", condition="keytokens_post:2", rationales=str(rat),
+                       attributions=str(teacher))
+    assert train(cfg, examples=exs, progress=False).examples == len(exs)

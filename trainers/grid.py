@@ -79,7 +79,7 @@ class GridConfig:
     train: dict[str, Any] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
     # Scores rationale tokens for keytokens_post/random_post; None: the cell's own student trained with 'pre'.
-    # Another model (a teacher) must share the student's tokenizer.
+    # Another model (a teacher) may have its own tokenizer: key tokens reach the targets as text.
     attribution_model: str | None = None
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
 

@@ -117,7 +117,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
     from cot_tasks.rationales import read_rationales
-    from cot_tasks.rationales.keytokens import read_attributions, tokenizer_fingerprint
+    from cot_tasks.rationales.keytokens import read_attributions
     from trainers.model import TargetLoss
 
     config.check()
@@ -164,7 +164,9 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     extras = {}
     if config.attributions:
         try:
-            extras["attributions"] = read_attributions(config.attributions, tokenizer_fingerprint(tokenizer))
+            # Key tokens reach the target as text, so a teacher's tokenizer serves any student;
+            # the reader still refuses a file that mixes tokenizers.
+            extras["attributions"] = read_attributions(config.attributions)
         except DataError:
             if record is None and main:
                 # Claimed moments ago, nothing trained: leave no run that a fixed file could not reuse.
