@@ -342,6 +342,7 @@ def to_markdown(cells: list[Cell], *, n_resamples: int = stats.N_RESAMPLES) -> s
 
 def to_png(cells: list[Cell]) -> bytes:
     # The Figure API without pyplot: no global backend or figure registry touched.
+    import matplotlib
     from matplotlib.figure import Figure
 
     datasets = sorted({c.dataset for c in cells})
@@ -349,6 +350,8 @@ def to_png(cells: list[Cell]) -> bytes:
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     conditions = sorted({c.condition for c in cells}, key=_condition_key)
     width = 0.8 / len(conditions)
+    # tab20 keeps up to 20 conditions apart; the default cycle repeats after 10.
+    palette = matplotlib.colormaps["tab20" if len(conditions) > 10 else "tab10"]
     for ax, dataset in zip(axes, datasets):
         students = sorted({c.student for c in cells if c.dataset == dataset})
         for j, condition in enumerate(conditions):
@@ -363,12 +366,13 @@ def to_png(cells: list[Cell]) -> bytes:
                 errs[0].append(max(0.0, 100 * (cell.mean - cell.interval.low)))
                 errs[1].append(max(0.0, 100 * (cell.interval.high - cell.mean)))
             if xs:
-                ax.bar(xs, ys, width, yerr=errs, capsize=3, label=condition, color=f"C{j}")
+                ax.bar(xs, ys, width, yerr=errs, capsize=3, label=condition, color=palette(j % palette.N))
         ax.set_xticks(range(len(students)), students, rotation=20)
         ax.set_title(dataset)
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)
-    axes[-1].legend(title="condition", fontsize="small")
+    # Beside the panels, not over the bars.
+    fig.legend(*axes[0].get_legend_handles_labels(), title="condition", fontsize="small", loc="outside right upper")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     return buf.getvalue()
