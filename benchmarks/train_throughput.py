@@ -2,8 +2,8 @@
 
 Data: CSQA train (../shared/data/commonsenseqa) with ``post`` targets built from the
 Distilling step-by-step PaLM-540B rationales (../shared/data/distilling_step_by_step/cqa),
-joined by id. Model: a random-init GPT-2 config (~14M parameters) with a BPE
-vocabulary trained on that text (no download). Both trainers get the same
+joined by id. Model: a random-init GPT-2 config (4 layers x 256, GPT-2's 50257-row
+embedding: ~16M parameters) with a BPE vocabulary trained on that text (no download). Both trainers get the same
 tokenised sequences, the same dynamic-padding collate function, AdamW, linear
 warmup/decay and gradient clipping; Trainer is run with its defaults (random
 batches) and with ``group_by_length=True``.
@@ -13,7 +13,7 @@ tokens, forward + backward = 3x forward) against a peak measured here with a
 large fp32 matmul, so MFU ratios equal throughput ratios.
 
     python benchmarks/train_throughput.py [--steps 40] [--batch-size 16] [--data ../shared/data]
-    python benchmarks/train_throughput.py --vocab-size 50257 --n-layer 4 --n-embd 256   # GPT-2's vocabulary
+    python benchmarks/train_throughput.py --vocab-size 8192 --n-layer 6 --n-embd 384   # a small vocabulary
 """
 
 from __future__ import annotations
@@ -84,9 +84,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--examples", type=int, default=2000, help="training examples to draw batches from")
-    parser.add_argument("--n-layer", type=int, default=6)
-    parser.add_argument("--n-embd", type=int, default=384)
-    parser.add_argument("--vocab-size", type=int, default=8192)
+    parser.add_argument("--n-layer", type=int, default=4)
+    parser.add_argument("--n-embd", type=int, default=256)
+    parser.add_argument("--vocab-size", type=int, default=50257, help="GPT-2's by default")
     args = parser.parse_args()
 
     import torch
