@@ -11,8 +11,9 @@ from cot_tasks.conditions import Target, make_target
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
-from trainers.config import TinyStudent, TrainConfig
+from trainers.config import TrainConfig
 from trainers.data import IGNORE, batch_schedule, collate, encode
+from trainers.tiny import TinyConfig
 
 THINGS = [("money", "bank"), ("fish", "river"), ("books", "library"), ("bread", "bakery"), ("cars", "garage"),
           ("clothes", "closet"), ("milk", "fridge"), ("plants", "garden"), ("letters", "mailbox"),
@@ -70,7 +71,7 @@ def rationale_file(tmp: Path, exs: list[Example]) -> Path:
 
 def small_config(tmp: Path, name: str, **kw) -> TrainConfig:
     base = dict(dataset="csqa", condition="post", student="tiny", output=str(tmp / name), epochs=2, batch_size=4,
-                lr=2e-3, max_length=128, save_steps=2, tiny=TinyStudent(vocab_size=512, n_layer=1, n_head=2,
+                lr=2e-3, max_length=128, save_steps=2, tiny=TinyConfig(vocab_size=512, n_layer=1, n_head=2,
                                                                        n_embd=32))
     base.update(kw)
     return TrainConfig(**base)

@@ -6,16 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from cot_tasks.errors import DataError
-
-
-@dataclass
-class TinyStudent:
-    """Size of ``--student tiny`` (a random-init GPT-2 built locally, see trainers/tiny.py)."""
-
-    vocab_size: int = 2048
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 128
+from trainers.tiny import TinyConfig
 
 
 @dataclass
@@ -50,7 +41,7 @@ class TrainConfig:
     trust_remote_code: bool = False
     # Use only the first N training examples (quick runs); None: all.
     limit: int | None = None
-    tiny: TinyStudent = field(default_factory=TinyStudent)
+    tiny: TinyConfig = field(default_factory=TinyConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +54,7 @@ class TrainConfig:
             raise DataError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", path=where)
         data = dict(data)
         if isinstance(data.get("tiny"), Mapping):
-            data["tiny"] = TinyStudent(**data["tiny"])
+            data["tiny"] = TinyConfig(**data["tiny"])
         return cls(**data)
 
     def identity(self) -> dict[str, Any]:

@@ -16,12 +16,12 @@ EOS = "<|endoftext|>"
 
 @dataclass(frozen=True)
 class TinyConfig:
+    """The size of the tiny student (``TrainConfig.tiny``; the ``tiny:`` key of a grid YAML)."""
+
     vocab_size: int = 2048
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 128
-    n_positions: int = 1024
-    seed: int = 0
 
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: int = 1024):
@@ -49,7 +49,8 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: in
     )
 
 
-def build_tiny_student(corpus: Iterable[str], out_dir: str | Path, config: TinyConfig = TinyConfig()) -> Path:
+def build_tiny_student(corpus: Iterable[str], out_dir: str | Path, config: TinyConfig = TinyConfig(), *,
+                       n_positions: int = 1024, seed: int = 0) -> Path:
     """Write a randomly initialised GPT-2 checkpoint and its tokenizer to ``out_dir``.
 
     The result loads with ``AutoModelForCausalLM.from_pretrained(out_dir)`` and
@@ -59,15 +60,15 @@ def build_tiny_student(corpus: Iterable[str], out_dir: str | Path, config: TinyC
     from transformers import GPT2Config, GPT2LMHeadModel
 
     out = Path(out_dir)
-    tokenizer = train_tokenizer(corpus, config.vocab_size, config.n_positions)
-    torch.manual_seed(config.seed)
+    tokenizer = train_tokenizer(corpus, config.vocab_size, n_positions)
+    torch.manual_seed(seed)
     model = GPT2LMHeadModel(
         GPT2Config(
             vocab_size=len(tokenizer),
             n_layer=config.n_layer,
             n_head=config.n_head,
             n_embd=config.n_embd,
-            n_positions=config.n_positions,
+            n_positions=n_positions,
             bos_token_id=tokenizer.eos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.eos_token_id,

@@ -88,15 +88,12 @@ def load_training_examples(config: TrainConfig) -> list[Example]:
 
 def tiny_student(out: Path, corpus: list[str], config: TrainConfig) -> Path:
     """Build ``--student tiny`` once into the output folder (atomically), reuse it on resume."""
-    from trainers.tiny import TinyConfig, build_tiny_student
+    from trainers.tiny import build_tiny_student
 
     init = out / INIT_DIR
     if not (init / "config.json").exists():
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=".student_init."))
-        t = config.tiny
-        build_tiny_student(corpus, tmp, TinyConfig(vocab_size=t.vocab_size, n_layer=t.n_layer, n_head=t.n_head,
-                                                   n_embd=t.n_embd, n_positions=max(config.max_length, 64),
-                                                   seed=config.seed))
+        build_tiny_student(corpus, tmp, config.tiny, n_positions=max(config.max_length, 64), seed=config.seed)
         os.replace(tmp, init)
     return init
 
