@@ -126,8 +126,13 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert main(["run", str(config)]) == 0
     assert "pre is not among the grid's conditions" in capsys.readouterr().out
     out = tmp_path / "runs_out"
-    pre = out / "runs" / "csqa__pre__tiny__seed0"
+    # Not a grid cell: kept out of runs/, so `cot-distill report` sees only the grid's cells.
+    pre = out / "attributions" / "csqa__pre__tiny__seed0"
     assert (pre / "checkpoint" / "model.safetensors").exists() and not (pre / "run.json").exists()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["csqa__keytokens_post-3__tiny__seed0"]
+    from harness_plugins.report import load_grid
+
+    assert [r.condition for r in load_grid(out)] == ["keytokens_post:3"]
     attr = out / "attributions" / "csqa__tiny__seed0.jsonl"
     rows = {r["id"]: r for r in map(json.loads, attr.read_text().splitlines())}
     assert len(rows) == 16 and {r["model"] for r in rows.values()} == {str(pre / "checkpoint")}

@@ -9,6 +9,8 @@ Layout::
         run.json                            one row of results; written last, so it marks the run done
     RUN_DIR/attributions/<dataset>__<student>__seed<k>.jsonl
                                             key tokens for keytokens_post/random_post cells
+    RUN_DIR/attributions/<dataset>__pre__<student>__seed<k>/checkpoint/
+                                            the pre student that scored them, when pre is not a grid cell
     RUN_DIR/results.csv                     every run of this grid, one row each
 
 A run with a ``run.json`` is reused; an unfinished one resumes its training.
@@ -216,7 +218,9 @@ def make_attributions(grid: GridConfig, cell: Cell, out: Path, rationale_file: s
         in_grid = "pre" in {parse_condition(c).spec for c in grid.conditions}
         note = "" if in_grid else " (pre is not among the grid's conditions: trained for attribution only)"
         print(f"[{cell.dataset}] key tokens come from the pre student {pre.name}{note}", flush=True)
-        model = str(train_cell(cell_config(grid, pre, out / "runs" / pre.name, rationale_file)).output)
+        # runs/ holds only the grid's cells (each gets a run.json); an attribution-only student lives apart.
+        pre_dir = out / "runs" / pre.name if in_grid else out / "attributions" / pre.name
+        model = str(train_cell(cell_config(grid, pre, pre_dir, rationale_file)).output)
     path = out / "attributions" / f"{cell.dataset}__{cell.student_slug}__seed{cell.seed}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     check_attribution_file(path, model, grid.attribution)
