@@ -161,17 +161,14 @@ def resolve_rationales(grid: GridConfig, dataset: str) -> str:
 
 
 def check_join(dataset: str, source: str, rationale_file: str) -> tuple[int, int]:
-    """(joined, unjoined) training examples; none joined is an error (ids from another dataset or split)."""
+    """(joined, unjoined) training examples, joined as the trainer will join them (none joined is an error)."""
+    from cot_tasks.conditions import build_targets
     from cot_tasks.data import load_split
     from cot_tasks.rationales import read_rationales
 
-    ids = [ex.id for ex in load_split(dataset, "train", source=source)]
-    have = read_rationales(rationale_file)
-    joined = sum(i in have for i in ids)
-    if joined == 0:
-        raise DataError(f"no {dataset} train ids join the rationale ids (0 of {len(ids)} joined, "
-                        f"{len(have)} rationales)", path=rationale_file)
-    return joined, len(ids) - joined
+    texts = {rid: r.rationale for rid, r in read_rationales(rationale_file).items()}
+    _, report = build_targets(load_split(dataset, "train", source=source), texts, "none", source=rationale_file)
+    return report.joined, report.unjoined
 
 
 def plan(grid: GridConfig) -> list[Cell]:
@@ -254,6 +251,7 @@ def check_attribution_file(path: Path, model: str, options: AttributionOptions) 
 def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
              attributions: str | None = None) -> dict:
     from harness_plugins.evaluate import evaluate_checkpoint
+    from harness_plugins.model_card import write_model_card
 
     existing = read_run_file_json(run_dir / "run.json")
     if existing is not None:
@@ -266,8 +264,7 @@ def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
     shutil.rmtree(eval_dir, ignore_errors=True)
     results = evaluate_checkpoint(config.output, [task], source=grid.source, output_dir=eval_dir,
                                   batch_size=grid.eval.batch_size, device=grid.eval.device, limit=grid.eval.limit,
-                                  trust_remote_code=config.trust_remote_code,
-                                  **({"gen_kwargs": grid.eval.gen_kwargs} if grid.eval.gen_kwargs else {}))
+                                  trust_remote_code=config.trust_remote_code, gen_kwargs=grid.eval.gen_kwargs)
     metric, value = primary_metric(results, task)
     row = {"dataset": cell.dataset, "condition": cell.condition, "student": cell.student, "seed": cell.seed,
            "teacher": grid.teacher, "rationales": rationale_file, "task": task, "metric": metric, "value": value,
@@ -275,12 +272,7 @@ def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
            "checkpoint": str(Path(config.output).resolve())}
     if attributions:
         row["attributions"] = attributions
-    try:
-        from harness_plugins.model_card import write_model_card
-    except ImportError:  # model cards are optional
-        write_model_card = None
-    if write_model_card is not None:
-        write_model_card(config.output, row, results)
+    write_model_card(config.output, row, results)
     write_json(run_dir / "run.json", row)
     return row
 
