@@ -23,7 +23,7 @@ from cot_tasks.conditions import make_target
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from cot_tasks.rationales.jsonl import append_rows, repair_tail
-from cot_tasks.rationales.keytokens import read_attributions, tokenizer_fingerprint
+from cot_tasks.rationales.keytokens import rank, read_attributions, tokenizer_fingerprint
 from cot_tasks.records import Example
 
 BASELINES = ("pad", "eos")
@@ -238,7 +238,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
             for it, res in zip(batch, results):
                 token_ids = [it.input_ids[p] for p in it.rationale]
                 tokens = [tokenizer.decode([t]) for t in token_ids]
-                ranked = sorted(range(len(tokens)), key=lambda j: (-res["scores"][j], j))[: config.k]
+                ranked = rank(res["scores"])[: config.k]
                 errors.append(completeness_error(res))
                 rows.append({
                     "id": it.id, "dataset": config.dataset, "tokens": tokens, "token_ids": token_ids,

@@ -39,9 +39,13 @@ class AttributionRow:
     tokenizer_fingerprint: str
 
     def top(self, k: int) -> list[int]:
-        """Indices of the ``k`` highest-scoring tokens (ties: the earlier token), in rationale order."""
-        ranked = sorted(range(len(self.scores)), key=lambda i: (-self.scores[i], i))
-        return sorted(ranked[:k])
+        """Indices of the ``k`` highest-scoring tokens, in rationale order."""
+        return sorted(rank(self.scores)[:k])
+
+
+def rank(scores: Sequence[float]) -> list[int]:
+    """Token indices from the highest score down; a tie goes to the earlier token."""
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
 
 
 _FIELDS = {"id": str, "tokens": list, "token_ids": list, "scores": list, "model": str, "tokenizer_fingerprint": str}
