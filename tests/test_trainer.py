@@ -282,3 +282,22 @@ def test_key_token_conditions_need_a_matching_attribution_file(tmp_path, capsys)
     cfg = small_config(tmp_path, "teacher", condition="keytokens_post:2", rationales=str(rat),
                        attributions=str(teacher))
     assert train(cfg, examples=exs, progress=False).examples == len(exs)
+
+
+def test_head_logits_match_the_full_forward_of_a_soft_capping_model():
+    # Gemma-2 squashes its logits (final_logit_softcapping): the loss and the attribution
+    # score, which both run the head on chosen positions only, must squash them too.
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from trainers.model import HEAD_ON_HIDDEN, head_logits
+
+    torch.manual_seed(0)
+    config = Gemma2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, num_key_value_heads=1, head_dim=16, final_logit_softcapping=2.0)
+    model = Gemma2ForCausalLM(config).eval()
+    assert config.model_type in HEAD_ON_HIDDEN
+    ids = torch.randint(0, 64, (2, 7))
+    with torch.no_grad():
+        hidden = model.base_model(input_ids=ids)[0]
+        torch.testing.assert_close(head_logits(model, hidden), model(input_ids=ids).logits)

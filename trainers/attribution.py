@@ -102,12 +102,12 @@ def label_logprob(model: Any):
     """
     import torch
 
-    body, head = model.base_model, model.get_output_embeddings()
+    from trainers.model import head_logits
 
     def forward(input_ids, attention_mask, label_pos, label_ids, label_mask):
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
-        logp = torch.log_softmax(head(hidden[rows, label_pos - 1]).float(), dim=-1)
+        logp = torch.log_softmax(head_logits(model, hidden[rows, label_pos - 1]).float(), dim=-1)
         picked = logp.gather(-1, label_ids[..., None]).squeeze(-1)
         return (picked * label_mask).sum(-1)
 

@@ -13,6 +13,14 @@ from trainers.data import IGNORE
 HEAD_ON_HIDDEN = {"gpt2", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "phi", "gemma", "gemma2", "opt"}
 
 
+def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's own logits for some final hidden states (an ``HEAD_ON_HIDDEN`` model): LM head,
+    then Gemma-2's logit soft-capping where the config has it, so scores match a full forward."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
 class TargetLoss(nn.Module):
     """Wraps a causal LM; ``forward`` returns the mean cross-entropy over target tokens.
 
@@ -33,10 +41,7 @@ class TargetLoss(nn.Module):
         keep = next_labels != IGNORE
         if self.target_only_logits:
             hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
-            logits = self.model.get_output_embeddings()(hidden[:, :-1][keep])
-            cap = getattr(self.model.config, "final_logit_softcapping", None)
-            if cap:  # Gemma-2 squashes its logits; keep the loss identical to the model's own
-                logits = torch.tanh(logits / cap) * cap
+            logits = head_logits(self.model, hidden[:, :-1][keep])
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep]
         return F.cross_entropy(logits.float(), next_labels[keep])
