@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 from cot_tasks.errors import DataError
 from harness_plugins.registry import TASKS_DIR, our_task_names, task_manager
@@ -79,7 +78,3 @@ def run_lm_eval(argv: list[str]) -> int:
         sys.argv = saved
     return 0
 
-
-def results_files(output_dir: str | os.PathLike) -> list[Path]:
-    """The ``results_*.json`` files lm-eval wrote under ``output_dir``, oldest first."""
-    return sorted(Path(output_dir).rglob("results_*.json"), key=lambda p: p.stat().st_mtime)

@@ -13,7 +13,7 @@ from cot_tasks.data import EVAL_SPLIT, load_split
 from cot_tasks.names import GEN_GROUP, GEN_TASKS, GROUP, LABEL_TASKS, label_task
 from cot_tasks.prompts import TARGET_DELIMITER, render_prompt
 from harness_plugins.cli import main
-from harness_plugins.evaluate import evaluate_checkpoint, results_files
+from harness_plugins.evaluate import evaluate_checkpoint
 
 LIMIT = 3
 
@@ -37,7 +37,7 @@ def cli_run(tiny_checkpoint, tmp_path_factory):
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (path,) = results_files(out)
+    (path,) = sorted(out.rglob("results_*.json"))
     return json.loads(path.read_text()), out
 
 
@@ -100,7 +100,7 @@ def test_simple_evaluate_acc_equals_hand_computed(tiny_checkpoint, tmp_path, dat
     correct, loglikelihoods = _hand_scored(tiny_checkpoint, dataset, 4)
     assert results["results"][task]["acc,none"] == pytest.approx(sum(correct) / len(correct))
     # Saved in lm-eval's own layout, one line per scored doc, same log-likelihoods.
-    (path,) = results_files(tmp_path)
+    (path,) = sorted(tmp_path.rglob("results_*.json"))
     assert json.loads(path.read_text())["results"][task]["acc,none"] == results["results"][task]["acc,none"]
     samples = sorted(_samples(tmp_path, task), key=lambda s: s["doc_id"])
     assert [s["acc"] for s in samples] == correct
