@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Iterator, Sequence
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
+from trainers.config import read_run_record
 
 # Where causal LMs keep their final norm, relative to ``model.base_model``
 # (GPT-2/GPT-J/Bloom: ln_f; Llama/Gemma/Mistral/Qwen: norm; Phi: final_layernorm; OPT: decoder.final_layer_norm).
@@ -102,12 +102,8 @@ def label_token_ids(tokenizer, labels: Sequence[str]) -> list[int]:
 def checkpoint_condition(checkpoint: str | Path) -> str:
     """The CoT condition from the checkpoint's ``cot_distill.json``, else the folder name."""
     path = Path(checkpoint)
-    meta = path / "cot_distill.json"
-    if meta.is_file():
-        try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise DataError(f"broken JSON ({err.msg})", path=meta) from None
+    data = read_run_record(path)
+    if data is not None:
         for holder in (data, data.get("config", {}), data.get("train", {})):
             if isinstance(holder, dict) and isinstance(holder.get("condition"), str):
                 return holder["condition"]

@@ -16,6 +16,7 @@ import yaml
 from cot_tasks.errors import DataError
 from harness_plugins.compare import dataset_of_task
 from harness_plugins.report import write_atomically
+from trainers.config import read_run_record
 
 HUB_DATASETS = {"csqa": "tau/commonsense_qa", "obqa": "allenai/openbookqa", "quarel": "community-datasets/quarel"}
 DISPLAY = {"csqa": "CommonsenseQA", "obqa": "OpenBookQA", "quarel": "QuaRel"}
@@ -57,16 +58,6 @@ def model_index(name: str, results: Mapping) -> list[dict]:
     return [{"name": name, "results": entries}]
 
 
-def _training_config(checkpoint_dir: Path) -> dict:
-    path = checkpoint_dir / "cot_distill.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"broken JSON ({err.msg})", path=path) from None
-
-
 def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], results: Mapping) -> str:
     checkpoint_dir = Path(checkpoint_dir)
     for name in ("dataset", "condition", "student", "task"):
@@ -88,7 +79,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         "model-index": model_index(name, results),
     })
     teacher = run_info.get("teacher") or "unknown"
-    config = _training_config(checkpoint_dir)
+    config = read_run_record(checkpoint_dir) or {}
     value = run_info.get("value")
     score = (f"{run_info.get('metric', 'acc')} = {float(value):.4f}" if isinstance(value, (int, float))
              else "see metadata")

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Mapping
 
 from cot_tasks.errors import DataError
 from trainers.tiny import TinyConfig
+
+RUN_FILE = "cot_distill.json"
+
+
+def read_run_record(checkpoint: str | Path) -> dict | None:
+    """A checkpoint's ``cot_distill.json`` (run identity, status, config, data hashes); None if absent."""
+    path = Path(checkpoint) / RUN_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
 
 
 @dataclass

@@ -30,10 +30,9 @@ from cot_tasks.errors import DataError
 from cot_tasks.io import write_json_atomic
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
-from trainers.config import TrainConfig
+from trainers.config import RUN_FILE, TrainConfig, read_run_record
 from trainers.data import Encoded, batch_schedule, collate, data_sha256, encode, file_sha256
 
-RUN_FILE = "cot_distill.json"
 STATE_DIR = ".train_state"
 INIT_DIR = ".student_init"
 
@@ -56,20 +55,11 @@ def write_json(path: Path, data: dict) -> None:
     write_json_atomic(path, data, indent=2, sort_keys=True)
 
 
-def read_run_file(out: Path) -> dict | None:
-    try:
-        return json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError:
-        raise DataError("unreadable run file", path=out / RUN_FILE) from None
-
-
 def check_output(out: Path, identity: dict) -> dict | None:
     """Refuse a folder holding another run's files; return our earlier run record, if any."""
     if not out.exists() or not any(out.iterdir()):
         return None
-    record = read_run_file(out)
+    record = read_run_record(out)
     if record is None:
         raise DataError(f"output folder holds other files (no {RUN_FILE}); choose another --output", path=out)
     if record.get("identity") != identity:
