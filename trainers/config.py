@@ -11,6 +11,7 @@ from cot_tasks.errors import DataError
 from trainers.tiny import TinyConfig
 
 RUN_FILE = "cot_distill.json"
+MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's names
 
 
 def read_run_record(checkpoint: str | Path) -> dict | None:
@@ -98,5 +99,5 @@ class TrainConfig:
                 raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs <= 0 or self.lr <= 0:
             raise DataError("epochs and lr must be > 0")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
+        if self.mixed_precision not in MIXED_PRECISION:
             raise DataError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")

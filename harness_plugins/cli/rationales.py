@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cot_tasks.rationales.filtering import KEEP
+from cot_tasks.rationales.generate import ENGINES
 from cot_tasks.records import DATASETS
+from trainers.attribution import BASELINES
 
 
 def _split_args(p) -> None:
@@ -29,7 +32,7 @@ def register(sub) -> None:
     gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
     gen.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--engine", choices=("hf", "vllm"), default="hf")
+    gen.add_argument("--engine", choices=ENGINES, default="hf")
     gen.add_argument("--device", help="default: cuda when available")
     gen.set_defaults(func=_generate)
 
@@ -39,7 +42,7 @@ def register(sub) -> None:
                      help="dss: the datasets/cqa folder; cose/eit/generic: the file; fact1: none")
     _split_args(imp)
     imp.add_argument("--out", required=True, type=Path)
-    imp.add_argument("--keep", choices=("correct", "all"), default="correct",
+    imp.add_argument("--keep", choices=KEEP, default="correct",
                      help="keep only rationales whose teacher answer is the gold label (default)")
     imp.add_argument("--teacher", help="teacher name to record (eit/generic)")
     imp.add_argument("--id-column", default="id", help="generic: column with the example id ('' to join by question)")
@@ -52,7 +55,7 @@ def register(sub) -> None:
     flt.add_argument("input", type=Path)
     _split_args(flt)
     flt.add_argument("--out", required=True, type=Path)
-    flt.add_argument("--keep", choices=("correct", "all"), default="correct")
+    flt.add_argument("--keep", choices=KEEP, default="correct")
     flt.set_defaults(func=_filter)
 
     att = sub.add_parser("attribute", help="key rationale tokens by integrated gradients")
@@ -62,7 +65,7 @@ def register(sub) -> None:
     att.add_argument("--rationales", required=True, type=Path)
     att.add_argument("--out", required=True, type=Path)
     att.add_argument("--steps", type=int, default=20)
-    att.add_argument("--baseline", choices=("pad", "eos"), default="pad")
+    att.add_argument("--baseline", choices=BASELINES, default="pad")
     att.add_argument("--k", type=int, default=10)
     att.add_argument("--batch-size", type=int, default=8, help="examples per captum call")
     att.add_argument("--internal-batch-size", type=int, help="rows (examples x steps) per forward")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from trainers.config import TrainConfig
+from cot_tasks.records import DATASETS
+from trainers.config import MIXED_PRECISION, TrainConfig
 
 _DEFAULTS = TrainConfig()
 
@@ -11,7 +12,7 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="fine-tune one student on one CoT condition",
                        description="Fine-tune a student on prompt -> target for one CoT condition "
                                    "(cot_tasks/conditions.py) and save a from_pretrained checkpoint.")
-    p.add_argument("--dataset", required=True, choices=("csqa", "obqa", "quarel"))
+    p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--condition", required=True, help="e.g. none, pre, post, masked_post:0.3, shuffled_post@tokens")
     p.add_argument("--rationales", help="rationale file (JSON lines); optional only for --condition none")
     p.add_argument("--attributions", metavar="FILE",
@@ -27,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     p.add_argument("--save-steps", type=int, default=_DEFAULTS.save_steps, help="checkpoint every N steps")
     p.add_argument("--limit", type=int, help="train on the first N examples only")
-    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default=_DEFAULTS.mixed_precision)
+    p.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=_DEFAULTS.mixed_precision)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     p.set_defaults(func=_train)
