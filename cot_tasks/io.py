@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from cot_tasks.errors import DataError
 
@@ -51,3 +51,18 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
 def write_json_atomic(path: str | Path, data: Any, **json_kwargs: Any) -> Path:
     """``data`` as JSON (``json.dumps`` keywords pass through) plus a final newline, written atomically."""
     return write_atomic(path, json.dumps(data, **json_kwargs) + "\n")
+
+
+def write_files_atomic(files: Mapping[Path, bytes | str]) -> list[Path]:
+    """Write every file to a temp name first, then rename them all: no half-written set."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, content in files.items():
+            temps.append((write_temp(path, content), path))
+    except BaseException:
+        for tmp, _ in temps:
+            tmp.unlink()
+        raise
+    for tmp, path in temps:
+        os.replace(tmp, path)
+    return [path for _, path in temps]

@@ -316,7 +316,7 @@ def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = "
              tuned_limit: int | None = 512, batch_size: int = 16, device: str | None = None) -> LensResult:
     """Score every checkpoint, then write ``lens_<dataset>.csv`` and ``.png`` into ``out_dir`` atomically."""
     from cot_tasks.data import EVAL_SPLIT, load_split
-    from harness_plugins.report import write_atomically
+    from cot_tasks.io import write_files_atomic
 
     if tuned:
         _tuned_lens_module()  # fail before any model is loaded
@@ -334,4 +334,4 @@ def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = "
     out = Path(out_dir)
     files = {out / f"lens_{dataset}.csv": to_csv(scores),
              out / f"lens_{dataset}.png": to_png(scores, title=f"{dataset} ({split}, {len(examples)} docs)")}
-    return LensResult(scores, write_atomically(files))
+    return LensResult(scores, write_files_atomic(files))

@@ -14,8 +14,8 @@ from typing import Any, Mapping
 import yaml
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import write_files_atomic
 from harness_plugins.compare import dataset_of_task
-from harness_plugins.report import write_atomically
 from trainers.config import read_run_record
 
 HUB_DATASETS = {"csqa": "tau/commonsense_qa", "obqa": "allenai/openbookqa", "quarel": "community-datasets/quarel"}
@@ -129,4 +129,4 @@ def write_model_card(checkpoint_dir: str | Path, run_info: dict, results: dict) 
     if not checkpoint_dir.is_dir():
         raise DataError("checkpoint folder not found", path=checkpoint_dir)
     text = render_model_card(checkpoint_dir, run_info, results)
-    return write_atomically({checkpoint_dir / "README.md": text})[0]
+    return write_files_atomic({checkpoint_dir / "README.md": text})[0]

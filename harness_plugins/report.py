@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import math
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,91 +21,14 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from cot_tasks.errors import DataError
-from cot_tasks.io import iter_jsonl, write_temp
+from cot_tasks.io import write_files_atomic
 from harness_plugins import stats
+from harness_plugins.results import DocScore, latest_results, read_samples
 
 REPORT_FILES = ("report.md", "report.csv", "report.png")
 # Reference condition -> conditions compared against it (None: every other condition).
 COMPARISONS: dict[str, tuple[str, ...] | None] = {"none": None, "pre": ("post",)}
 _ORDER = ("none", "pre", "post", "shuffled_post")
-
-
-# --------------------------------------------------------------------------- reading lm-eval output
-
-
-@dataclass(frozen=True)
-class LmEvalResults:
-    """One lm-eval ``results_<ts>.json``: kept as lm-eval wrote it, plus where it came from."""
-
-    path: Path
-    data: Mapping
-
-    @property
-    def timestamp(self) -> str:
-        return self.path.stem.removeprefix("results_")
-
-    def tasks(self) -> dict[str, dict]:
-        return dict(self.data.get("results", {}))
-
-    def version(self, task: str):
-        return self.data.get("versions", {}).get(task)
-
-    def metric_key(self, task: str, metric: str) -> str:
-        """lm-eval's ``metric,filter`` key for ``metric`` (bare name or already ``metric,filter``)."""
-        entry = self.tasks().get(task)
-        if entry is None:
-            raise DataError(f"task {task!r} not in results (has: {', '.join(self.tasks()) or 'none'})",
-                            path=self.path)
-        if "," in metric:
-            keys = [metric] if metric in entry else []
-        else:
-            keys = [k for k in entry if k.startswith(f"{metric},") and "_stderr" not in k]
-        if len(keys) != 1:
-            raise DataError(f"need exactly one {metric!r} entry for {task!r}, found {keys or 'none'}",
-                            path=self.path)
-        return keys[0]
-
-
-def read_results(path: str | Path) -> LmEvalResults:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
-        raise DataError("not an lm-eval results file (no 'results' object)", path=path)
-    return LmEvalResults(path, data)
-
-
-def latest_results(output_dir: str | Path) -> LmEvalResults:
-    """The newest ``results_<ts>.json`` under an lm-eval ``--output_path`` folder."""
-    output_dir = Path(output_dir)
-    found = sorted(output_dir.rglob("results_*.json"), key=lambda p: p.name) if output_dir.is_dir() else []
-    if not found:
-        raise DataError("no lm-eval results_*.json (run not evaluated yet?)", path=output_dir)
-    # lm-eval's timestamps are ISO dates, so name order is time order.
-    return read_results(found[-1])
-
-
-@dataclass(frozen=True)
-class DocScore:
-    score: float
-    doc_hash: str | None
-
-
-def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScore]:
-    """Per-doc ``metric`` from an lm-eval samples file, for one filter."""
-    out: dict[int, DocScore] = {}
-    for lineno, obj in iter_jsonl(path):
-        if obj.get("filter", "none") != filter_name:
-            continue
-        for name in ("doc_id", metric):
-            if not isinstance(obj.get(name), (int, float)) or isinstance(obj.get(name), bool):
-                raise DataError("missing or not a number", path=path, line=lineno, field=name)
-        out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"))
-    if not out:
-        raise DataError(f"no samples with filter {filter_name!r}", path=path)
-    return out
 
 
 # --------------------------------------------------------------------------- one run of the grid
@@ -378,24 +300,6 @@ def to_png(cells: list[Cell]) -> bytes:
     return buf.getvalue()
 
 
-# --------------------------------------------------------------------------- writing
-
-
-def write_atomically(files: Mapping[Path, bytes | str]) -> list[Path]:
-    """Write every file to a temp name first, then rename them all: no half-written set."""
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for path, content in files.items():
-            temps.append((write_temp(path, content), path))
-    except BaseException:
-        for tmp, _ in temps:
-            tmp.unlink()
-        raise
-    for tmp, path in temps:
-        os.replace(tmp, path)
-    return [path for _, path in temps]
-
-
 @dataclass(frozen=True)
 class Report:
     cells: list[Cell]
@@ -410,4 +314,4 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     markdown = to_markdown(cells, n_resamples=n_resamples)
     contents = dict(zip((out / name for name in REPORT_FILES), (markdown, to_csv(cells), to_png(cells))))
-    return Report(cells, markdown, write_atomically(contents))
+    return Report(cells, markdown, write_files_atomic(contents))

@@ -10,7 +10,7 @@ import pytest
 
 from cot_tasks.errors import DataError
 from harness_plugins.cli import main
-from trainers.grid import GridConfig, load_grid_config, plan, run_grid
+from harness_plugins.grid import GridConfig, load_grid_config, plan, run_grid
 
 
 def write_source(tmp: Path) -> tuple[Path, Path]:

@@ -63,7 +63,7 @@ def _train(args) -> int:
 
 
 def _run(args) -> int:
-    from trainers.grid import load_grid_config, run_grid
+    from harness_plugins.grid import load_grid_config, run_grid
 
     grid = load_grid_config(args.config)
     if args.output:

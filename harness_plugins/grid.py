@@ -32,13 +32,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import trainers
 from cot_tasks.conditions import needs_attributions, parse_condition, task_for
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_atomic
 from trainers.config import TrainConfig
 from trainers.train import write_json
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
+DEFAULT_CONFIG = Path(trainers.__file__).resolve().parent / "configs" / "default.yaml"
 GRID_FILE = "grid.json"
 CSV_COLUMNS = ("dataset", "condition", "student", "seed", "teacher", "rationales", "task", "metric", "value",
                "examples", "dropped", "truncated", "checkpoint")
