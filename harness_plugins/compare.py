@@ -17,7 +17,7 @@ from cot_tasks.errors import DataError
 from cot_tasks.names import gen_task, label_task
 from cot_tasks.records import DATASETS
 from harness_plugins.baselines import Baseline, load_baselines
-from harness_plugins.report import load_grid
+from harness_plugins.runs import load_grid
 from harness_plugins.results import LmEvalResults, latest_results, read_results
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
@@ -66,9 +66,9 @@ def rows_from_results(results: LmEvalResults, label: str | None = None) -> list[
 
 def rows_from_grid(run_dir: str | Path) -> list[Row]:
     """Our students: one row per dataset x student x condition, mean over seeds."""
-    from harness_plugins.report import aggregate
+    from harness_plugins.aggregate import aggregate
 
-    cells = aggregate(load_grid(run_dir), n_resamples=1000)
+    cells, _ = aggregate(load_grid(run_dir))
     return [Row("ours", c.dataset, "", c.student, f"cot-distill {c.condition}", METRIC_ALIASES.get(c.metric, c.metric),
                 100 * c.mean,
                 f"{c.task}, {len(c.seeds)} seed(s), CI [{100 * c.interval.low:.1f}, {100 * c.interval.high:.1f}]")

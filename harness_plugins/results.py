@@ -69,10 +69,31 @@ def latest_results(output_dir: str | Path) -> LmEvalResults:
     return read_results(found[-1])
 
 
+def results_for_task(output_dir: str | Path, task: str) -> LmEvalResults:
+    """The newest ``results_<ts>.json`` under ``output_dir`` that holds ``task`` (a cell's tasks may be
+    scored by separate lm-eval runs into one folder)."""
+    output_dir = Path(output_dir)
+    found = sorted(output_dir.rglob("results_*.json"), key=lambda p: p.name) if output_dir.is_dir() else []
+    for path in reversed(found):
+        results = read_results(path)
+        if task in results.tasks():
+            return results
+    raise DataError(f"no lm-eval results_*.json holds task {task!r} (run not evaluated yet?)", path=output_dir)
+
+
+def samples_path(results: LmEvalResults, task: str) -> Path:
+    """The ``--log_samples`` file lm-eval wrote beside ``results`` for ``task``."""
+    path = results.path.with_name(f"samples_{task}_{results.timestamp}.jsonl")
+    if not path.is_file():
+        raise DataError(f"no {path.name} next to the results (evaluate with --log_samples)", path=path.parent)
+    return path
+
+
 @dataclass(frozen=True)
 class DocScore:
     score: float
     doc_hash: str | None
+    n_choices: int | None = None  # answer options of the doc, where the sample carries it (chance level)
 
 
 def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScore]:
@@ -84,7 +105,9 @@ def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScor
         for name in ("doc_id", metric):
             if not isinstance(obj.get(name), (int, float)) or isinstance(obj.get(name), bool):
                 raise DataError("missing or not a number", path=path, line=lineno, field=name)
-        out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"))
+        labels = (obj.get("doc") or {}).get("labels")
+        out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"),
+                                           len(labels) if isinstance(labels, list) else None)
     if not out:
         raise DataError(f"no samples with filter {filter_name!r}", path=path)
     return out

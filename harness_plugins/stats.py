@@ -1,8 +1,15 @@
-"""Doc-level statistics for comparing students: bootstrap intervals and paired tests.
+"""Statistics for comparing students: tests at the level of trained models, intervals that say what
+they resample, and Holm's correction.
 
-Inputs are per-doc correctness arrays as lm-eval's ``--log_samples`` gives them
-(0/1 per doc, or a per-doc mean over seeds). Everything is seeded so a report
-reruns to the same numbers.
+A claim about a condition is a claim about the students it trains, so with two
+or more seeds the test compares seed-level accuracies (paired t over seeds that
+share an init and data order, else Welch), never the seed x doc pairs as if they
+were independent: those ignore seed-to-seed variance and reject far too often.
+Intervals come from a two-stage (hierarchical) bootstrap: resample seeds, then
+eval docs. With one seed per condition only doc-level tests remain, and they
+speak for those two trained models alone. Inputs are per-doc correctness as
+lm-eval's ``--log_samples`` gives it; everything is seeded, so a report reruns to
+the same numbers.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, ttest_ind, ttest_rel
 
 N_RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -37,42 +44,6 @@ class McNemar:
     p_value: float
 
 
-@dataclass(frozen=True)
-class PairedBootstrap:
-    delta: float  # mean(other) - mean(ref)
-    interval: Interval
-    p_value: float  # two-sided: how often the resampled delta crosses zero
-
-
-def _resampled_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    """Means of ``values`` (docs on axis 0) over doc-level resamples with replacement."""
-    rng = np.random.default_rng(seed)
-    n = values.shape[0]
-    out = []
-    for start in range(0, n_resamples, _CHUNK):
-        size = min(_CHUNK, n_resamples - start)
-        idx = rng.integers(0, n, size=(size, n))
-        out.append(values[idx].mean(axis=1))
-    return np.concatenate(out)
-
-
-def _as_docs(values) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError("need a non-empty 1-D array of per-doc scores")
-    return arr
-
-
-def bootstrap_interval(
-    per_doc, *, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0
-) -> Interval:
-    """Percentile bootstrap interval of the mean over docs."""
-    means = _resampled_means(_as_docs(per_doc), n_resamples, seed)
-    tail = (1.0 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(low), float(high))
-
-
 def mcnemar_exact(ref, other) -> McNemar:
     """Two-sided exact McNemar on paired 0/1 outcomes (same docs, same order)."""
     ref_b, other_b = np.asarray(ref) > 0.5, np.asarray(other) > 0.5
@@ -85,16 +56,78 @@ def mcnemar_exact(ref, other) -> McNemar:
     return McNemar(ref_only, other_only, p)
 
 
-def paired_bootstrap(
-    ref, other, *, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = 0
-) -> PairedBootstrap:
-    """Bootstrap of mean(other) - mean(ref), resampling docs so the pairing is kept."""
-    diff = _as_docs(other) - _as_docs(ref)
-    deltas = _resampled_means(diff, n_resamples, seed)
+# --------------------------------------------------------------------------- seed-level
+
+
+def _seed_doc_matrix(values) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise ValueError("need a non-empty seeds x docs matrix")
+    return arr
+
+
+def hierarchical_bootstrap(matrix, *, minus=None, n_resamples: int = N_RESAMPLES,
+                           confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
+    """Percentile interval of the grand mean of a seeds x docs matrix: each resample draws seeds with
+    replacement, then docs with replacement. One seed reduces it to the doc bootstrap.
+
+    ``minus`` (another seeds x docs matrix on the same docs, seeds not paired): the
+    interval of mean(matrix) - mean(minus), seeds drawn apart, docs drawn once for both.
+    """
+    m = _seed_doc_matrix(matrix)
+    rng = np.random.default_rng(seed)
+    n = m.shape[1]
+    parts = [m] if minus is None else [m, _seed_doc_matrix(minus)]
+    if any(part.shape[1] != n for part in parts):
+        raise ValueError("matrices differ in docs")
+    means = []
+    for start in range(0, n_resamples, _CHUNK):
+        size = min(_CHUNK, n_resamples - start)
+        w = rng.multinomial(n, np.full(n, 1 / n), size=size)
+        # Multiplicity counts stand in for index draws: mean = v^T M w / (k n).
+        total = []
+        for part in parts:
+            k = part.shape[0]
+            v = rng.multinomial(k, np.full(k, 1 / k), size=size)
+            total.append(((v @ part) * w).sum(axis=1) / (k * n))
+        means.append(total[0] if minus is None else total[0] - total[1])
     tail = (1.0 - confidence) / 2 * 100
-    low, high = np.percentile(deltas, [tail, 100 - tail])
-    # Two-sided p: twice the smaller tail beyond zero, with the +1 correction so a
-    # finite number of resamples never claims p = 0.
-    tail_count = min(np.sum(deltas <= 0), np.sum(deltas >= 0))
-    p = min(1.0, 2 * (tail_count + 1) / (deltas.size + 1))
-    return PairedBootstrap(float(diff.mean()), Interval(float(low), float(high)), float(p))
+    low, high = np.percentile(np.concatenate(means), [tail, 100 - tail])
+    return Interval(float(low), float(high))
+
+
+@dataclass(frozen=True)
+class SeedTest:
+    p_value: float
+    test: str  # what was tested, in words the report prints
+
+
+def seed_level_test(ref, other, *, paired: bool) -> SeedTest:
+    """Two-sided t-test over seed-level accuracies: paired by seed (same init and data order) or Welch."""
+    a, b = np.asarray(ref, dtype=float), np.asarray(other, dtype=float)
+    if min(a.size, b.size) < 2:
+        raise ValueError("a seed-level test needs at least two seeds per condition")
+    if paired:
+        if a.shape != b.shape:
+            raise ValueError("paired seeds differ in number")
+        diff = b - a
+        name = f"paired t over {a.size} seeds"
+        if np.allclose(diff, diff[0]):  # no spread: t is undefined, or infinite for a constant shift
+            return SeedTest(1.0 if np.isclose(diff[0], 0) else 0.0, name)
+        return SeedTest(float(ttest_rel(b, a).pvalue), name)
+    name = f"Welch t over {a.size} vs {b.size} seeds"
+    if np.isclose(a.var(), 0) and np.isclose(b.var(), 0):
+        return SeedTest(1.0 if np.isclose(a.mean(), b.mean()) else 0.0, name)
+    return SeedTest(float(ttest_ind(b, a, equal_var=False).pvalue), name)
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjustment for one family of tests (NaN entries are not tests and stay NaN)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = [i for i in np.argsort(p, kind="stable") if not np.isnan(p[i])]
+    m, running = len(idx), 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()

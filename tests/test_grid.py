@@ -130,7 +130,7 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     pre = out / "attributions" / "csqa__pre__tiny__seed0"
     assert (pre / "checkpoint" / "model.safetensors").exists() and not (pre / "run.json").exists()
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["csqa__keytokens_post-3__tiny__seed0"]
-    from harness_plugins.report import load_grid
+    from harness_plugins.runs import load_grid
 
     assert [r.condition for r in load_grid(out)] == ["keytokens_post:3"]
     attr = out / "attributions" / "csqa__tiny__seed0.jsonl"

@@ -1,0 +1,179 @@
+"""From runs to claims: per-cell summaries and condition comparisons, within one metric at a time.
+
+A *cell* is dataset x student x metric x condition over its seeds. A
+*comparison* sets a condition against a baseline condition of the same dataset,
+student and metric; the family for Holm's correction is every comparison of one
+dataset x student x metric. Which comparisons: every condition against ``none``,
+``post`` against ``pre`` (the first claim) and each ``keytokens_post:K`` against
+``post`` and against its control ``random_post:K`` (the third).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from cot_tasks.conditions import parse_condition
+from cot_tasks.errors import DataError
+from harness_plugins import stats
+from harness_plugins.runs import Run
+
+# The order conditions appear in everywhere (tables, plots); others follow in name order.
+ORDER = ("none", "pre", "post", "shuffled_post", "shuffled_pre", "filler_post", "masked_post", "other_post",
+         "answer_masked_post", "keytokens_post", "random_post")
+
+
+def condition_key(condition: str) -> tuple:
+    name = parse_condition(condition).name
+    return (ORDER.index(name) if name in ORDER else len(ORDER), condition)
+
+
+def baselines_for(condition: str) -> list[str]:
+    """The conditions ``condition`` is compared against."""
+    cond = parse_condition(condition)
+    out = [] if cond.name == "none" else ["none"]
+    if cond.name == "post" and not cond.token_level:
+        out.append("pre")
+    if cond.name == "keytokens_post":
+        out += ["post", f"random_post:{cond.arg}"]
+    return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    student: str
+    metric: str
+    condition: str
+    task: str
+    seeds: tuple[int, ...]
+    docs: int
+    mean: float  # mean over seeds of each seed's accuracy
+    std: float  # over seeds (NaN with one seed)
+    interval: stats.Interval  # hierarchical bootstrap: seeds, then docs
+    invalid: float | None  # mean share of outputs without a label (generation metrics)
+    chance: float | None  # mean 1 / number of choices over the docs
+
+
+@dataclass(frozen=True)
+class Comparison:
+    dataset: str
+    student: str
+    metric: str
+    condition: str
+    baseline: str
+    n_seeds: int  # seed pairs (paired) or the smaller seed count (Welch)
+    n_docs: int
+    delta: float  # mean(condition) - mean(baseline), on the docs both were scored on
+    interval: stats.Interval  # hierarchical bootstrap of delta: seeds, then docs (shared)
+    p_value: float
+    p_holm: float
+    test: str
+    one_model: bool  # one seed per condition: the test speaks for two trained models only
+
+
+def _common_docs(runs: list[Run], where: str) -> list[int]:
+    ids = set.intersection(*(set(r.docs) for r in runs))
+    if not ids:
+        raise DataError("runs share no eval docs (different splits or --limit?)", path=where)
+    for d in ids:
+        hashes = {r.docs[d].doc_hash for r in runs} - {None}
+        if len(hashes) > 1:
+            names = ", ".join(sorted({r.cell for r in runs}))
+            raise DataError(f"doc_id {d} is a different document across {names}")
+    return sorted(ids)
+
+
+def _matrix(runs: list[Run], doc_ids: list[int]) -> np.ndarray:
+    return np.array([[run.docs[d].score for d in doc_ids] for run in runs])
+
+
+def _cell(members: list[Run], seed: int, n_resamples: int) -> Cell:
+    first = members[0]
+    where = f"{first.dataset}/{first.student}/{first.metric}/{first.condition}"
+    seeds = [r.seed for r in members]
+    if len(set(seeds)) != len(seeds):
+        raise DataError(f"repeated seed among runs of {where}: {', '.join(r.cell for r in members)}")
+    tasks = {r.task for r in members}
+    if len(tasks) > 1:
+        raise DataError(f"runs of {where} were scored by different tasks ({', '.join(sorted(tasks))})")
+    doc_ids = _common_docs(members, where)
+    m = _matrix(members, doc_ids)
+    per_seed = m.mean(axis=1)
+    invalid = [r.invalid for r in members if r.invalid is not None]
+    choices = [first.docs[d].n_choices for d in doc_ids if first.docs[d].n_choices]
+    return Cell(first.dataset, first.student, first.metric, first.condition, first.task, tuple(seeds),
+                len(doc_ids), float(per_seed.mean()), float(per_seed.std(ddof=1)) if len(seeds) > 1 else math.nan,
+                stats.hierarchical_bootstrap(m, seed=seed, n_resamples=n_resamples),
+                float(np.mean(invalid)) if invalid else None,
+                float(np.mean([1 / c for c in choices])) if choices else None)
+
+
+def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
+                 n_resamples: int = stats.N_RESAMPLES) -> tuple[float, stats.Interval, stats.SeedTest, int, int, bool]:
+    """(delta, interval, test, n_seeds, n_docs, one_model) of ``other`` against ``ref``.
+
+    Seeds are paired when both sides share at least two; else both sides need two
+    seeds for Welch's test; else the one model of each side is compared doc by doc
+    (exact McNemar), which says nothing about the conditions beyond those models.
+    """
+    ref_by, oth_by = {r.seed: r for r in ref}, {r.seed: r for r in other}
+    common = sorted(set(ref_by) & set(oth_by))
+    if len(common) >= 2:
+        a, b = [ref_by[s] for s in common], [oth_by[s] for s in common]
+    else:
+        a, b = sorted(ref, key=lambda r: r.seed), sorted(other, key=lambda r: r.seed)
+    doc_ids = _common_docs(a + b, f"{ref[0].condition} vs {other[0].condition}")
+    ma, mb = _matrix(a, doc_ids), _matrix(b, doc_ids)
+    delta = float(mb.mean() - ma.mean())
+    if len(common) >= 2:
+        test = stats.seed_level_test(ma.mean(axis=1), mb.mean(axis=1), paired=True)
+        interval = stats.hierarchical_bootstrap(mb - ma, seed=seed, n_resamples=n_resamples)
+        return delta, interval, test, len(common), len(doc_ids), False
+    if min(len(a), len(b)) >= 2:
+        test = stats.seed_level_test(ma.mean(axis=1), mb.mean(axis=1), paired=False)
+        interval = stats.hierarchical_bootstrap(mb, minus=ma, seed=seed, n_resamples=n_resamples)
+        return delta, interval, test, min(len(a), len(b)), len(doc_ids), False
+    # One trained model on (at least) one side: pair the first seed of each, doc by doc.
+    ra, rb = (ref_by[common[0]], oth_by[common[0]]) if common else (a[0], b[0])
+    xa, xb = _matrix([ra], doc_ids), _matrix([rb], doc_ids)
+    mc = stats.mcnemar_exact(xa[0], xb[0])
+    interval = stats.hierarchical_bootstrap(xb - xa, seed=seed, n_resamples=n_resamples)
+    test = stats.SeedTest(mc.p_value, f"exact McNemar over {len(doc_ids)} docs of one model each "
+                                      f"(seeds {ra.seed} and {rb.seed})")
+    return float(xb.mean() - xa.mean()), interval, test, 1, len(doc_ids), True
+
+
+def aggregate(runs: list[Run], *, seed: int = 0,
+              n_resamples: int = stats.N_RESAMPLES) -> tuple[list[Cell], list[Comparison]]:
+    groups: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[(run.dataset, run.student, run.metric, run.condition)].append(run)
+    cells = [_cell(sorted(members, key=lambda r: r.seed), seed, n_resamples) for members in groups.values()]
+    cells.sort(key=lambda c: (c.dataset, c.student, c.metric, condition_key(c.condition)))
+    comparisons: list[Comparison] = []
+    for c in cells:
+        for baseline in baselines_for(c.condition):
+            ref = groups.get((c.dataset, c.student, c.metric, parse_condition(baseline).spec))
+            if ref is None:
+                continue
+            delta, interval, test, n_seeds, n_docs, one = compare_runs(
+                ref, groups[(c.dataset, c.student, c.metric, c.condition)], seed=seed, n_resamples=n_resamples)
+            comparisons.append(Comparison(c.dataset, c.student, c.metric, c.condition, baseline, n_seeds, n_docs,
+                                          delta, interval, test.p_value, math.nan, test.test, one))
+    return cells, _with_holm(comparisons)
+
+
+def _with_holm(comparisons: list[Comparison]) -> list[Comparison]:
+    """Holm over each dataset x student x metric family."""
+    families: dict[tuple, list[int]] = defaultdict(list)
+    for i, c in enumerate(comparisons):
+        families[(c.dataset, c.student, c.metric)].append(i)
+    out = list(comparisons)
+    for members in families.values():
+        for i, p in zip(members, stats.holm([comparisons[i].p_value for i in members])):
+            out[i] = replace(comparisons[i], p_holm=p)
+    return out

@@ -1,0 +1,115 @@
+"""The finished cells of a grid as the report sees them: one ``Run`` per cell x metric.
+
+Reads only what the grid and lm-eval wrote: ``runs/*/run.json`` names, per metric,
+the lm-eval task and ``metric,filter`` key that scored the cell; the value and the
+per-doc scores come from lm-eval's own ``results_*.json`` and ``samples_*.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from cot_tasks.errors import DataError
+from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path
+
+METRICS = ("acc", "exact_match")  # choice at commitment; free generation (harness_plugins.grid)
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    dataset: str
+    condition: str
+    student: str
+    seed: int
+    metric: str  # bare name: acc, exact_match
+    task: str
+    value: float
+    invalid: float | None  # share of outputs with no extractable label (generation metrics)
+    version: object
+    docs: Mapping[int, DocScore] = field(repr=False)
+
+    @property
+    def cell(self) -> str:
+        return self.path.name
+
+
+def _read_run_json(run_dir: Path) -> dict:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise DataError("no run.json (not a finished grid run)", path=run_dir)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
+    for name in ("dataset", "condition", "student", "seed", "scores"):
+        if info.get(name) is None:
+            raise DataError("missing (made by an older cot-distill? rerun the cell)" if name == "scores"
+                            else "missing", path=path, field=name)
+    if not isinstance(info["scores"], dict):
+        raise DataError("not an object", path=path, field="scores")
+    return info
+
+
+def load_run(run_dir: str | Path) -> list[Run]:
+    """One ``Run`` per metric that ``run.json`` lists, scored from lm-eval's files."""
+    run_dir = Path(run_dir)
+    info = _read_run_json(run_dir)
+    runs = []
+    for metric, score in sorted(info["scores"].items()):
+        where = run_dir / "run.json"
+        if not isinstance(score, dict) or not all(isinstance(score.get(k), str) for k in ("task", "key")):
+            raise DataError("needs task and key", path=where, field=f"scores.{metric}")
+        task, key = score["task"], score["key"]
+        name, _, filter_name = key.partition(",")
+        if name != metric or not filter_name:
+            raise DataError(f"key {key!r} is not '{metric},<filter>'", path=where, field=f"scores.{metric}.key")
+        results = results_for_task(run_dir / "eval", task)
+        entry = results.tasks()[task]
+        if key not in entry:
+            raise DataError(f"task {task!r} has no {key!r}", path=results.path)
+        invalid = entry.get(f"invalid,{filter_name}")
+        runs.append(Run(
+            path=run_dir, dataset=str(info["dataset"]), condition=str(info["condition"]),
+            student=str(info["student"]), seed=int(info["seed"]), metric=metric, task=task,
+            value=float(entry[key]), invalid=None if invalid is None else float(invalid),
+            version=results.version(task), docs=read_samples(samples_path(results, task), metric, filter_name)))
+    return runs
+
+
+def load_grid(run_dir: str | Path) -> list[Run]:
+    runs_root = Path(run_dir) / "runs"
+    dirs = sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+    if not dirs:
+        raise DataError("no runs/ folders (run `cot-distill run` first)", path=run_dir)
+    runs = [run for d in dirs for run in load_run(d)]
+    check_metrics(runs)
+    check_versions(runs)
+    return runs
+
+
+def check_metrics(runs: Iterable[Run]) -> None:
+    """Every cell carries every metric the grid reports: a comparison never falls back to another metric."""
+    by_cell: dict[Path, set[str]] = defaultdict(set)
+    for run in runs:
+        by_cell[run.path].add(run.metric)
+    wanted = set().union(*by_cell.values())
+    for path, metrics in sorted(by_cell.items()):
+        if metrics != wanted:
+            raise DataError(f"cell has no {', '.join(sorted(wanted - metrics))} score while other cells do; "
+                            "re-evaluate it", path=path / "run.json")
+
+
+def check_versions(runs: Iterable[Run]) -> None:
+    """Scores of one task under two task versions are not comparable: refuse to mix them."""
+    seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        seen[run.task][str(run.version)].append(run.cell)
+    for task, by_version in seen.items():
+        if len(by_version) > 1:
+            parts = "; ".join(f"version {v}: {', '.join(names)}" for v, names in sorted(by_version.items()))
+            raise DataError(f"mixed versions of task {task!r} across runs ({parts}); re-evaluate so they match")
