@@ -17,8 +17,8 @@ from cot_tasks.errors import DataError
 from cot_tasks.names import gen_task, label_task
 from cot_tasks.records import DATASETS
 from harness_plugins.baselines import Baseline, load_baselines
-from harness_plugins.runs import load_grid
 from harness_plugins.results import LmEvalResults, latest_results, read_results
+from harness_plugins.runs import load_grid
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
 BUILTIN_TASKS = {"commonsense_qa": "csqa", "openbookqa": "obqa"}
