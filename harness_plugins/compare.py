@@ -69,8 +69,8 @@ def rows_from_grid(run_dir: str | Path) -> list[Row]:
     from harness_plugins.aggregate import aggregate
 
     cells, _ = aggregate(load_grid(run_dir))
-    return [Row("ours", c.dataset, "", c.student, f"cot-distill {c.condition}", METRIC_ALIASES.get(c.metric, c.metric),
-                100 * c.mean,
+    return [Row("ours", c.dataset, "", c.student, f"cot-distill {c.condition} ({c.metric})",
+                METRIC_ALIASES.get(c.metric, c.metric), 100 * c.mean,
                 f"{c.task}, {len(c.seeds)} seed(s), CI [{100 * c.interval.low:.1f}, {100 * c.interval.high:.1f}]")
             for c in cells]
 

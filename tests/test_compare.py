@@ -65,8 +65,9 @@ def test_builtin_task_names_map_to_our_datasets():
 
 def test_compare_matches_by_dataset_and_metric(tmp_path, capsys):
     grid = tmp_path / "grid"
-    write_run(grid, condition="none", correct=[1, 0, 0, 0])
-    write_run(grid, condition="pre", correct=[1, 1, 0, 0], task="cot_csqa_gen", metric="exact_match")
+    both = ("acc", "exact_match")
+    write_run(grid, condition="none", correct=[1, 0, 0, 0], gen_correct=[0, 0, 0, 0], metrics=both)
+    write_run(grid, condition="pre", correct=[1, 1, 0, 0], gen_correct=[1, 1, 1, 0], metrics=both)
     base_json = tmp_path / "base" / "results_x.json"
     base_json.parent.mkdir()
     base_json.write_text(json.dumps({
@@ -85,7 +86,9 @@ def test_compare_matches_by_dataset_and_metric(tmp_path, capsys):
            for r in rows}
     assert got == {
         ("ours", "csqa", "tiny", "acc", 25.0),
-        ("ours", "csqa", "tiny", "acc", 50.0),  # exact_match of the gen task counts as accuracy
+        ("ours", "csqa", "tiny", "acc", 0.0),  # exact_match of the gen task counts as accuracy
+        ("ours", "csqa", "tiny", "acc", 50.0),
+        ("ours", "csqa", "tiny", "acc", 75.0),
         ("file", "csqa", "gpt2", "acc", 40.0),
         ("file", "obqa", "gpt2", "acc", 30.0),
         ("published", "csqa", "M", "acc", 50.0),
