@@ -26,6 +26,13 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, obj
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it: put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_temp(path: str | Path, content: str | bytes) -> Path:
     """Write ``content`` to a new temp file next to ``path`` and return it; the caller renames it."""
     path = Path(path)
@@ -35,6 +42,8 @@ def write_temp(path: str | Path, content: str | bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode("utf-8") if isinstance(content, str) else content)
+        # mkstemp makes the file 0600; the renamed file should be as readable as one made by open().
+        os.chmod(tmp, 0o666 & ~current_umask())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -331,3 +331,19 @@ def test_real_check_source(shared_data):
     check = check_source("csqa", shared_data / "commonsenseqa")
     assert [s.count for s in check.splits] == [9741, 1221, 1140] and check.shared_ids == 0
     assert check.splits[2].no_gold == 1140 and check.splits[2].labels == {}
+
+
+def test_atomic_writes_honour_the_umask(tmp_path):
+    import os
+
+    from cot_tasks.io import write_atomic, write_files_atomic
+
+    old = os.umask(0o022)
+    try:
+        a = write_atomic(tmp_path / "a.json", "{}")
+        (b,) = write_files_atomic({tmp_path / "b.md": "x"})
+        os.umask(0o027)
+        c = write_atomic(tmp_path / "c.json", "{}")
+    finally:
+        os.umask(old)
+    assert [p.stat().st_mode & 0o777 for p in (a, b, c)] == [0o644, 0o644, 0o640]

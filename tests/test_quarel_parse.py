@@ -43,6 +43,11 @@ SHAPES = [
     ("Which is colder? (A) ice or (B) steam?", "Which is colder?", "ice", "steam"),
     ("Which gets hotter? (A) the pan (B) the towel?!", "Which gets hotter?", "the pan", "the towel"),
     ("Which rolls farther? (A) the ball ... (B) the cube...", "Which rolls farther?", "the ball ...", "the cube"),
+    # A period closing option A, a dangling "or" after option B (both in the real files).
+    ("Which branch bends more? (A) The fresh branch. (B) The dry branch.", "Which branch bends more?",
+     "The fresh branch", "The dry branch"),
+    ("Which is heavier? (A) a brick (B) a feather or", "Which is heavier?", "a brick", "a feather"),
+    ("Which is closer? (A) the U.S. (B) Peru", "Which is closer?", "the U.S.", "Peru"),
     # A final abbreviation keeps its period; numbers with decimals stay whole.
     ("Where is the bigger crowd? (A) a small village (B) Washington D.C.",
      "Where is the bigger crowd?", "a small village", "Washington D.C."),

@@ -26,6 +26,8 @@ EXTRAS = ("world_literals", "logical_forms", "logical_form_pretty")
 # A final "." is sentence punctuation, except after an abbreviation such as "D.C." or "U.S.".
 _ABBREVIATION = re.compile(r"(?:\b[A-Za-z]\.){2,}$")
 _JOINER = re.compile(r"(?:\s*[,;]|\s+or)\s*$")
+# One sentence-closing period (not an ellipsis, not an abbreviation's) ends option A in some rows.
+_FINAL_PERIOD = re.compile(r"(?<!\.)\.$")
 
 
 def split_options(text: str) -> tuple[str, str, str]:
@@ -42,7 +44,9 @@ def split_options(text: str) -> tuple[str, str, str]:
         raise ValueError("no inline options of the form '... (A) x (B) y'")
     stem = text[:a].strip()
     option_a = _JOINER.sub("", text[a + 3:b]).strip()
-    option_b = text[b + 3:].strip()
+    if not _ABBREVIATION.search(option_a):
+        option_a = _FINAL_PERIOD.sub("", option_a).rstrip()
+    option_b = _JOINER.sub("", text[b + 3:]).strip()
     while option_b[-1:] in ("?", "!") or (option_b.endswith(".") and not _ABBREVIATION.search(option_b)):
         option_b = option_b[:-1].rstrip()
     for name, value in (("question text before (A)", stem), ("option A", option_a), ("option B", option_b)):
