@@ -25,39 +25,39 @@ def read_run_record(checkpoint: str | Path) -> dict | None:
         raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
 
 
+def _opt(default, help: str, **kw):
+    """A config field whose ``help`` is the CLI's help text (``harness_plugins.cli.options``)."""
+    return field(default=default, metadata={"help": help}, **kw)
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = "csqa"
-    condition: str = "post"
-    # Rationale file (JSON lines, cot_tasks/rationales/format.py); None only for condition 'none'.
-    rationales: str | None = None
-    # Attribution file (JSON lines, `cot-distill attribute`); needed by keytokens_post:K / random_post:K only.
-    attributions: str | None = None
-    # Hub name or local path of any causal LM, or 'tiny'.
-    student: str = "tiny"
-    output: str = "cot-distill-student"
-    # Where examples come from: 'sample' (bundled), 'hub', or a directory (cot_tasks.data.load_split).
-    source: str = "sample"
-    split: str = "train"
-    epochs: float = 3.0
-    lr: float = 5e-5
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int = 512
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    # 'no' | 'fp16' | 'bf16' (accelerate's mixed_precision).
-    mixed_precision: str = "no"
-    # Checkpoint the training state every N optimizer steps (0: only at the end of training).
-    save_steps: int = 50
-    # Compute the LM head only on target positions (the prompt has no loss): same loss, less work.
-    target_only_logits: bool = True
-    trust_remote_code: bool = False
-    # Use only the first N training examples (quick runs); None: all.
-    limit: int | None = None
-    tiny: TinyConfig = field(default_factory=TinyConfig)
+    dataset: str = _opt("csqa", "csqa, obqa or quarel")
+    condition: str = _opt("post", "CoT condition (cot_tasks/conditions.py)")
+    rationales: str | None = _opt(None, "rationale file (JSON lines); needed by every condition but none")
+    attributions: str | None = _opt(None, "attribution file from `cot-distill attribute` "
+                                          "(keytokens_post:K and random_post:K only)")
+    student: str = _opt("tiny", "a named student (`cot-distill students list`), a hub name, a local path, or "
+                                "'tiny' (a small GPT-2 built locally)")
+    output: str = _opt("cot-distill-student", "checkpoint folder")
+    source: str = _opt("sample", "where examples come from: sample (bundled), hub, or a folder of the "
+                                 "original files")
+    split: str = _opt("train", "the split to train on")
+    epochs: float = _opt(3.0, "passes over the training set (a fraction cuts the last one short)")
+    lr: float = _opt(5e-5, "peak learning rate (AdamW; linear warmup, then linear decay)")
+    batch_size: int = _opt(8, "examples per micro-batch (per process)")
+    grad_accum: int = _opt(1, "micro-batches per optimizer step")
+    max_length: int = _opt(512, "longest sequence in tokens; a longer rationale is cut, never prompt or label")
+    warmup_ratio: float = _opt(0.06, "share of optimizer steps spent warming the learning rate up")
+    weight_decay: float = _opt(0.0, "AdamW weight decay (never on biases, norms and embeddings)")
+    max_grad_norm: float = _opt(1.0, "gradient clipping norm (0: off)")
+    seed: int = _opt(0, "seed of the initialisation (tiny), data order and condition randomness")
+    mixed_precision: str = _opt("no", "no, fp16 or bf16 (accelerate's mixed precision)")
+    save_steps: int = _opt(50, "checkpoint the training state every N optimizer steps (0: only at the end)")
+    target_only_logits: bool = _opt(True, "compute the LM head only where the loss is (same loss, less work)")
+    trust_remote_code: bool = _opt(False, "let transformers run code shipped with the student")
+    limit: int | None = _opt(None, "use only the first N training examples")
+    tiny: TinyConfig = field(default_factory=TinyConfig, metadata={"help": "size of the 'tiny' student"})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,7 @@ def register(sub) -> None:
     data = sub.add_parser("data", help="inspect the datasets")
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     check = actions.add_parser("check", help="load every split of a source; print row counts and gold labels")
-    check.add_argument("--dataset", required=True, choices=DATASETS)
+    check.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
     check.add_argument("--source", default="sample",
                        help=f"{' | '.join(SOURCES)} | a directory of the original files (default: sample)")
     check.set_defaults(func=run_check)

@@ -1,4 +1,4 @@
-"""``cot-distill rationales generate|import|filter`` and ``cot-distill attribute``."""
+"""``cot-distill rationales generate|import|filter``: teacher rationales in our one format."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from pathlib import Path
 from cot_tasks.rationales.filtering import KEEP
 from cot_tasks.rationales.generate import ENGINES
 from cot_tasks.records import DATASETS
-from trainers.attribution import BASELINES
 
 
-def _split_args(p) -> None:
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--split", default="train")
+def split_args(p) -> None:
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
+    p.add_argument("--split", default="train", help="the split whose questions are used")
     p.add_argument("--source", default="sample",
                    help="where the questions come from: hub, sample, or a directory of the original files")
 
@@ -24,54 +23,42 @@ def register(sub) -> None:
     gen = rsub.add_parser("generate", help="few-shot CoT rationales from a teacher LM")
     gen.add_argument("--teacher", required=True,
                      help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
-    _split_args(gen)
-    gen.add_argument("--out", required=True, type=Path)
-    gen.add_argument("--limit", type=int)
-    gen.add_argument("--batch-size", type=int, default=8)
-    gen.add_argument("--max-new-tokens", type=int, default=128)
+    split_args(gen)
+    gen.add_argument("--out", required=True, type=Path, help="rationale file to write (JSON lines; resumes)")
+    gen.add_argument("--limit", type=int, help="only the first N questions")
+    gen.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
+    gen.add_argument("--max-new-tokens", type=int, default=128, help="longest rationale in teacher tokens")
     gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
     gen.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--engine", choices=ENGINES, default="hf")
+    gen.add_argument("--seed", type=int, default=0, help="sampling seed")
+    gen.add_argument("--engine", choices=ENGINES, default="hf", help="transformers (hf) or vllm")
     gen.add_argument("--device", help="default: cuda when available")
     gen.set_defaults(func=_generate)
 
     imp = rsub.add_parser("import", help="convert published rationale files into our format")
-    imp.add_argument("--format", required=True, choices=("dss", "cose", "eit", "fact1", "generic"))
+    imp.add_argument("--format", required=True, choices=("dss", "cose", "eit", "fact1", "generic"),
+                     help="dss: distilling step-by-step (PaLM); cose: CoS-E; eit: EIT-NLP teachers; fact1: OBQA's "
+                          "gold fact; generic: any CSV/JSONL")
     imp.add_argument("input", nargs="?", type=Path,
                      help="dss: the datasets/cqa folder; cose/eit/generic: the file; fact1: none")
-    _split_args(imp)
-    imp.add_argument("--out", required=True, type=Path)
+    split_args(imp)
+    imp.add_argument("--out", required=True, type=Path, help="rationale file to write (JSON lines)")
     imp.add_argument("--keep", choices=KEEP, default="correct",
                      help="keep only rationales whose teacher answer is the gold label (default)")
     imp.add_argument("--teacher", help="teacher name to record (eit/generic)")
     imp.add_argument("--id-column", default="id", help="generic: column with the example id ('' to join by question)")
-    imp.add_argument("--rationale-column", default="rationale")
-    imp.add_argument("--question-column")
+    imp.add_argument("--rationale-column", default="rationale", help="generic: column with the rationale")
+    imp.add_argument("--question-column", help="generic: column with the question (to join by question text)")
     imp.add_argument("--answer-column", help="generic: column with the teacher's answer (else parsed from the text)")
     imp.set_defaults(func=_import)
 
     flt = rsub.add_parser("filter", help="keep rationales whose teacher answer is the gold label")
-    flt.add_argument("input", type=Path)
-    _split_args(flt)
-    flt.add_argument("--out", required=True, type=Path)
-    flt.add_argument("--keep", choices=KEEP, default="correct")
+    flt.add_argument("input", type=Path, help="rationale file (JSON lines)")
+    split_args(flt)
+    flt.add_argument("--out", required=True, type=Path, help="rationale file to write")
+    flt.add_argument("--keep", choices=KEEP, default="correct",
+                     help="correct: only rationales whose teacher answered the gold label")
     flt.set_defaults(func=_filter)
-
-    att = sub.add_parser("attribute", help="key rationale tokens by integrated gradients")
-    att.add_argument("--model", required=True,
-                     help="checkpoint to attribute with (normally the student trained with 'pre'; a teacher works too)")
-    _split_args(att)
-    att.add_argument("--rationales", required=True, type=Path)
-    att.add_argument("--out", required=True, type=Path)
-    att.add_argument("--steps", type=int, default=20)
-    att.add_argument("--baseline", choices=BASELINES, default="pad")
-    att.add_argument("--k", type=int, default=10)
-    att.add_argument("--batch-size", type=int, default=8, help="examples per captum call")
-    att.add_argument("--internal-batch-size", type=int, help="rows (examples x steps) per forward")
-    att.add_argument("--limit", type=int)
-    att.add_argument("--device", help="default: cuda when available")
-    att.set_defaults(func=_attribute)
 
 
 def _examples(args):
@@ -128,16 +115,4 @@ def _filter(args) -> int:
     kept, report = filter_rationales(_examples(args), read_rationales(args.input), args.keep)
     write_rationales(kept, args.out)
     print(report.line())
-    return 0
-
-
-def _attribute(args) -> int:
-    from trainers.attribution import AttributionConfig, run_attribution
-
-    config = AttributionConfig(
-        model=args.model, dataset=args.dataset, rationales=args.rationales, out=args.out, split=args.split,
-        source=args.source, steps=args.steps, baseline=args.baseline, k=args.k, batch_size=args.batch_size,
-        internal_batch_size=args.internal_batch_size, device=args.device, limit=args.limit,
-    )
-    print(run_attribution(config).line())
     return 0

@@ -1,0 +1,38 @@
+"""``cot-distill attribute``: key rationale tokens by integrated gradients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness_plugins.cli.rationales import split_args
+from trainers.attribution import BASELINES
+
+
+def register(sub) -> None:
+    att = sub.add_parser("attribute", help="key rationale tokens by integrated gradients")
+    att.add_argument("--model", required=True,
+                     help="checkpoint to attribute with (normally the student trained with 'pre'; a teacher works too)")
+    split_args(att)
+    att.add_argument("--rationales", required=True, type=Path, help="rationale file (JSON lines)")
+    att.add_argument("--out", required=True, type=Path, help="attribution file to write (JSON lines; resumes)")
+    att.add_argument("--steps", type=int, default=20, help="integrated-gradients points on the path")
+    att.add_argument("--baseline", choices=BASELINES, default="pad",
+                     help="what replaces the rationale tokens at the path's start")
+    att.add_argument("--k", type=int, default=10, help="top tokens recorded per example (for inspection)")
+    att.add_argument("--batch-size", type=int, default=8, help="examples per captum call")
+    att.add_argument("--internal-batch-size", type=int, help="rows (examples x steps) per forward (default: all)")
+    att.add_argument("--limit", type=int, help="attribute only the first N examples")
+    att.add_argument("--device", help="default: cuda when available")
+    att.set_defaults(func=_attribute)
+
+
+def _attribute(args) -> int:
+    from trainers.attribution import AttributionConfig, run_attribution
+
+    config = AttributionConfig(
+        model=args.model, dataset=args.dataset, rationales=args.rationales, out=args.out, split=args.split,
+        source=args.source, steps=args.steps, baseline=args.baseline, k=args.k, batch_size=args.batch_size,
+        internal_batch_size=args.internal_batch_size, device=args.device, limit=args.limit,
+    )
+    print(run_attribution(config).line())
+    return 0

@@ -1,0 +1,35 @@
+"""``cot-distill lens``: logit (and tuned) lens per layer at the answer position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cot_tasks.records import DATASETS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lens", help="logit/tuned lens: per-layer accuracy at the answer position")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="trained students (folders) to compare")
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="whose eval prompts are decoded")
+    p.add_argument("--source", default="sample", help="sample, hub or a folder of the original files")
+    p.add_argument("--split", default=None, help="default: the dataset's eval split")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N examples")
+    p.add_argument("--out", type=Path, required=True, help="output folder for lens.csv and lens.png")
+    p.add_argument("--tuned", action="store_true", help="also a tuned lens (needs the tuned-lens package)")
+    p.add_argument("--tuned-limit", type=int, default=512, help="training prompts for the tuned lens")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per forward")
+    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.set_defaults(func=_lens)
+
+
+def _lens(args) -> int:
+    from harness_plugins.lens import run_lens
+
+    result = run_lens(args.checkpoints, args.dataset, source=args.source, split=args.split, limit=args.limit,
+                      out_dir=args.out, tuned=args.tuned, tuned_limit=args.tuned_limit,
+                      batch_size=args.batch_size, device=args.device)
+    print("checkpoint,condition,lens,layer,accuracy,mean_rank")
+    for s in result.scores:
+        print(f"{s.checkpoint},{s.condition},{s.lens},{s.layer},{s.accuracy:.4f},{s.mean_rank:.3f}")
+    print("wrote " + ", ".join(map(str, result.paths)))
+    return 0

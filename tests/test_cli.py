@@ -1,0 +1,81 @@
+"""The command line: help for every option, options derived from the config dataclasses, errors in one line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from cot_tasks.errors import DataError
+from harness_plugins.cli import COMMANDS, build_parser, main
+from trainers.config import TrainConfig
+
+
+def _subparsers(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield prefix + (name,), sub
+                yield from _subparsers(sub, prefix + (name,))
+
+
+def test_every_command_group_has_a_module_of_its_name():
+    names = {path[0] for path, _ in _subparsers(build_parser())}
+    assert set(COMMANDS) <= names
+
+
+def test_every_option_has_help_text():
+    missing = [f"{' '.join(path)} {a.option_strings or a.dest}" for path, sub in _subparsers(build_parser())
+               for a in sub._actions if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
+               and not (a.help or "").strip()]
+    assert not missing, missing
+
+
+def test_help_shows_defaults_and_the_conditions(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 3.0)" in out and "(default: 5e-05)" in out and "(default: tiny)" in out
+    assert "keytokens_post:ARG" in out and "shuffled_post" in out
+
+
+def test_train_options_are_the_config_fields():
+    """Every TrainConfig field a user sets from the command line, none copied by hand: the parsed
+    options rebuild the same config."""
+    from harness_plugins.cli.options import config_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--dataset", "obqa", "--condition", "pre", "--output", "o", "--lr", "0.001",
+                              "--no-target-only-logits", "--limit", "7", "--mixed-precision", "bf16"])
+    config = config_from_args(TrainConfig, args)
+    assert config == dataclasses.replace(TrainConfig(), dataset="obqa", condition="pre", output="o", lr=0.001,
+                                         target_only_logits=False, limit=7, mixed_precision="bf16")
+    flags = {s for a in parser._subparsers._group_actions[0].choices["train"]._actions for s in a.option_strings}
+    for f in dataclasses.fields(TrainConfig):
+        if not dataclasses.is_dataclass(f.default_factory() if f.default_factory is not dataclasses.MISSING
+                                        else f.default):
+            assert "--" + f.name.replace("_", "-") in flags, f.name
+
+
+def test_eval_without_arguments_says_how(capsys):
+    assert main(["eval"]) == 2
+    err = capsys.readouterr().err
+    assert "usage: cot-distill eval" in err and '"source": "sample"' in err
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    bad = ["data", "check", "--dataset", "csqa", "--source", str(tmp_path / "missing")]
+    assert main(bad) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    with pytest.raises((DataError, FileNotFoundError)):
+        main(["--debug", *bad])
+    monkeypatch.setenv("COT_DISTILL_DEBUG", "1")
+    with pytest.raises((DataError, FileNotFoundError)):
+        main(bad)
+
+
+def test_lens_needs_an_output_folder(tiny_checkpoint, capsys):
+    with pytest.raises(SystemExit):
+        main(["lens", str(tiny_checkpoint), "--dataset", "csqa"])
+    assert "--out" in capsys.readouterr().err
