@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+from functools import lru_cache
 from typing import Any, Sequence
 
 STOPWORDS = frozenset("""
@@ -59,6 +60,7 @@ def answer_words(answer: str) -> tuple[list[str], list[str]]:
     return words, [w for w in words if w not in STOPWORDS] or words
 
 
+@lru_cache(maxsize=4096)  # a run asks for the same answer's pattern once per target and per count
 def answer_pattern(answer: str) -> re.Pattern | None:
     """Every surface form of the answer as one case-insensitive, whole-word regex (None: empty answer)."""
     words, content = answer_words(answer)

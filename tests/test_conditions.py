@@ -169,3 +169,82 @@ def test_targets_do_not_depend_on_the_rest_of_the_set():
     alone, _ = build_targets([EX], {"q1": RAT}, "shuffled_post", seed=3)
     both, _ = build_targets([OTHER, EX], {"q1": RAT, "q2": "x y z"}, "shuffled_post", seed=3)
     assert alone[0][1] == both[1][1]
+
+
+def _ex(answer_text, id="a1"):
+    return Example(id=id, dataset="csqa", split="train", question="Q?",
+                   choices=(("A", answer_text), ("B", "other")), answer="A")
+
+
+@pytest.mark.parametrize("answer, rationale, expected", [
+    # plural and singular forms, both ways; possessives
+    ("atlas", "An atlas holds maps. Atlases and an atlas's index.", "An holds maps. and an index."),
+    ("atlases", "One atlas, two atlases.", "One , two ."),
+    ("city", "Cities and a city's cities' parks; velocity stays.", "and a parks; velocity stays."),
+    ("box", "boxes hold a box", "hold a"),
+    # hyphen, space and joined spellings of a multi-word answer, and each content word alone
+    ("ice cream", "Ice-cream, ice cream and icecream melt; the cream and ice too.", ", and melt; the and too."),
+    ("ice-cream", "ice cream is cold", "is cold"),
+    ("go to market", "You go to the markets to shop at a market.", "You go to the to shop at a ."),
+    # whole words only: 'bank' does not eat into 'embankment'
+    ("bank", "The embankment by the Bank", "The embankment by the"),
+])
+def test_answer_masked_post_removes_every_surface_form(answer, rationale, expected):
+    text = make_target(_ex(answer), rationale, "answer_masked_post").text
+    assert text == " A. " + expected
+
+
+def test_answer_leaks_are_counted_before_and_after_removal():
+    exs = [_ex("atlas", "a1"), _ex("ice cream", "a2"), _ex("mouse", "a3")]
+    rats = {"a1": "Atlases show maps.", "a2": "Nothing about it.", "a3": "Mice are small; a mouse too."}
+    pairs, report = build_targets(exs, rats, "answer_masked_post")
+    # Irregular plurals are outside the rule set: 'Mice' stays, and is not counted as a leak either.
+    assert [t.text for _, t in pairs] == [" A. show maps.", " A. Nothing about it.", " A. Mice are small; a too."]
+    assert (report.answer_found, report.answer_leaks) == (2, 0)
+    assert report.measurements() == {"answer_found": 2, "answer_leaks": 0}
+    assert "answer in 2 rationales, still in 0 targets after removal" in report.line()
+    _, post = build_targets(exs, rats, "post")
+    assert post.answer_leaks is None and post.length_ratio is None
+
+
+def _sample_rationales():
+    from cot_tasks.data import load_split
+    from cot_tasks.rationales import read_rationales
+    from cot_tasks.sample import rationale_path
+
+    exs = load_split("csqa", "train", "sample")
+    rats = {rid: r.rationale for rid, r in read_rationales(rationale_path("csqa")).items()}
+    # A few hard cases beside the sample: multi-byte characters, digits, hyphens, punctuation runs.
+    extra = {exs[0].id: "Café crème costs 3.50€ → a naïve, well-known fact... isn't it? 🙂 Yes!!"}
+    return exs, {**rats, **extra}
+
+
+@pytest.mark.parametrize("style", ["gpt2", "llama", "gemma"])
+@pytest.mark.parametrize("spec", ["filler_post", "masked_post:0.5", "masked_post:0.2", "masked_post:1"])
+def test_length_controls_match_the_rationale_in_student_tokens(styles, style, spec):
+    tok = styles[style]
+    exs, rats = _sample_rationales()
+    pairs, report = build_targets(exs, rats, spec, tokenizer=tok)
+    rationale = body_lengths(tok, [" " + normalise(rats[ex.id]) for ex, _ in pairs])
+    control = body_lengths(tok, [t.body for _, t in pairs])
+    assert all(abs(c - r) <= 1 for c, r in zip(control, rationale)), [(c, r) for c, r in zip(control, rationale)]
+    # Measured as the trainer encodes it: the whole target after the prompt, label included.
+    prompt = render_prompt(pairs[0][0])
+    whole = len(tok(prompt + pairs[0][1].text)["input_ids"]) - len(tok(prompt + pairs[0][1].head)["input_ids"])
+    assert whole == control[0]
+    ratios = [c / r for c, r in zip(control, rationale)]
+    assert report.length_ratio == pytest.approx(sum(ratios) / len(ratios))
+    assert abs(report.length_ratio - 1) < 0.05
+
+
+def test_answer_masked_post_on_real_csqa_palm_rationales(shared_data):
+    # The old exact-phrase removal left a form of the answer in 1865 of these 7336 targets (25.4%).
+    from cot_tasks.data import load_split
+    from cot_tasks.rationales import importers
+
+    csqa = load_split("csqa", "train", shared_data / "commonsenseqa")
+    gold = {ex.id: ex.answer for ex in csqa}
+    imported = importers.import_dss(shared_data / "distilling_step_by_step" / "cqa", csqa, "train")
+    rats = {r.id: r.rationale for r in imported.rationales if r.teacher_answer == gold[r.id]}
+    pairs, report = build_targets([ex for ex in csqa if ex.id in rats], rats, "answer_masked_post")
+    assert len(pairs) == 7336 and report.answer_found == 7168 and report.answer_leaks == 0
