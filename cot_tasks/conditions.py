@@ -9,17 +9,20 @@ in the ``CONDITIONS`` registry. The target is the text that follows
 ``pre``                           ``" <rationale>\\nAnswer: A"`` (scored by ``cot_<ds>_gen``)
 ``post``                          ``" A. <rationale>"``
 ``shuffled_post`` / ``shuffled_pre``  the rationale's words in a seeded random order
-``masked_post:P``                 a fraction P of the rationale's words -> ``MASK``
-``filler_post``                   one ``FILLER`` per rationale word (length control)
+``masked_post:P``                 whole words holding a fraction P of the rationale's student tokens
+                                  -> as many ``MASK`` tokens (length-matched, +-1 student token)
+``filler_post``                   ``FILLER`` x the rationale's length in student tokens (+-1)
 ``other_post``                    another training example's rationale (content control)
-``answer_masked_post``            the gold answer's text removed from the rationale
-``keytokens_post:K``              the K top integrated-gradients tokens, in rationale order
-``random_post:K``                 K random rationale tokens, in rationale order (control)
+``answer_masked_post``            every surface form of the gold answer and of its content words removed
+``keytokens_post:K``              the K top integrated-gradients tokens, cut from the rationale in order
+``random_post:K``                 K random rationale tokens, cut from the rationale in order (control)
 ================================  ==============================================
 
-Suffix ``@tokens`` (``shuffled_post@tokens``, ``masked_post:0.3@tokens``,
-``filler_post@tokens``) works on the student tokenizer's tokens instead of
-whitespace words; it needs ``ctx.tokenizer``.
+``masked_post`` and ``filler_post`` need the student tokenizer (``ctx.tokenizer``).
+Suffix ``@tokens`` (``shuffled_post@tokens``, ``shuffled_pre@tokens``) permutes
+the student tokenizer's tokens instead of whitespace words. The permuted pieces
+are decoded back to text and re-tokenised by the trainer, so the length changes
+(sub-word pieces merge with new neighbours); :class:`TargetReport` measures it.
 
 Policy for examples without a rationale: they are dropped from the training set
 for EVERY condition (``none`` included, so all conditions train on the same
@@ -32,16 +35,17 @@ trainer can cut an over-long rationale without ever touching the label.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from cot_tasks import controls
 from cot_tasks.errors import DataError
 from cot_tasks.names import gen_task, label_task
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER
 from cot_tasks.records import Example
 
-# One GPT-2 token each after a space; plain text so any tokenizer can spell them.
+# One GPT-2 token each after a space; plain text so any tokenizer can spell them (a vocabulary
+# that spells one as two tokens gets half as many: lengths are matched in tokens).
 MASK = "_"
 FILLER = "."
 TOKEN_LEVEL_SUFFIX = "@tokens"
@@ -68,7 +72,7 @@ class ConditionContext:
     """What some conditions need beyond one example.
 
     ``pool``: ``{id: normalised rationale}`` of the training set (``other_post``).
-    ``tokenizer``: the student tokenizer (``@tokens`` variants).
+    ``tokenizer``: the student tokenizer (``@tokens`` variants, length-matched controls).
     ``extras``: room for stage outputs later conditions need (e.g. attribution scores).
     """
 
@@ -120,12 +124,11 @@ def _join(units: list, ctx: ConditionContext) -> str:
     return " " + " ".join(units)
 
 
-def _unit_for(word: str, ctx: ConditionContext):
-    """``MASK``/``FILLER`` as one unit: a word, or the student token spelling ``' ' + word``."""
-    if not ctx.token_level:
-        return word
-    ids = ctx.tokenizer(" " + word, add_special_tokens=False)["input_ids"]
-    return ids[-1]
+def _student_tokenizer(name: str, ctx: ConditionContext):
+    if ctx.tokenizer is None:
+        raise DataError(f"condition '{name}' matches the rationale's length in student tokens "
+                        "and needs the student tokenizer")
+    return ctx.tokenizer
 
 
 def _post(example: Example, body: str) -> Target:
@@ -166,16 +169,12 @@ def cond_shuffled_pre(example, rationale, rng, ctx, arg) -> Target:
 
 
 def cond_masked_post(example, rationale, rng, ctx, arg) -> Target:
-    units = _units(rationale, ctx)
-    # Exactly round(P * n) positions, chosen without replacement: the fraction is what the user asked.
-    chosen = set(rng.sample(range(len(units)), round(arg * len(units))))
-    mask = _unit_for(MASK, ctx)
-    return _post(example, _join([mask if i in chosen else u for i, u in enumerate(units)], ctx))
+    tokenizer = _student_tokenizer("masked_post", ctx)
+    return _post(example, controls.masked_body(tokenizer, rationale, arg, rng, MASK))
 
 
 def cond_filler_post(example, rationale, rng, ctx, arg) -> Target:
-    units = _units(rationale, ctx)
-    return _post(example, _join([_unit_for(FILLER, ctx)] * len(units), ctx))
+    return _post(example, controls.filler_body(_student_tokenizer("filler_post", ctx), rationale, FILLER))
 
 
 def cond_other_post(example, rationale, rng, ctx, arg) -> Target:
@@ -186,11 +185,7 @@ def cond_other_post(example, rationale, rng, ctx, arg) -> Target:
 
 
 def cond_answer_masked_post(example, rationale, rng, ctx, arg) -> Target:
-    answer = example.answer_text or ""
-    if answer.strip():
-        # Whole-word match so 'bank' does not eat into 'embankment'.
-        pattern = r"(?<!\w)" + re.escape(answer.strip()) + r"(?!\w)"
-        rationale = normalise(re.sub(pattern, " ", rationale, flags=re.IGNORECASE))
+    rationale = controls.remove_answer(rationale, example.answer_text or "")
     return _post(example, " " + rationale if rationale else "")
 
 
@@ -209,14 +204,14 @@ def _attribution_row(example, ctx):
 def cond_keytokens_post(example, rationale, rng, ctx, arg) -> Target:
     from cot_tasks.rationales.keytokens import key_tokens
 
-    text = key_tokens(_attribution_row(example, ctx), arg)
+    text = key_tokens(_attribution_row(example, ctx), rationale, arg)
     return _post(example, " " + text if text else "")
 
 
 def cond_random_post(example, rationale, rng, ctx, arg) -> Target:
     from cot_tasks.rationales.keytokens import random_tokens
 
-    text = random_tokens(_attribution_row(example, ctx), arg, rng)
+    text = random_tokens(_attribution_row(example, ctx), rationale, arg, rng)
     return _post(example, " " + text if text else "")
 
 
@@ -247,6 +242,8 @@ class ConditionSpec:
     token_level_ok: bool = False
     # Whether it reads ctx.extras["attributions"] (the trainer's --attributions file).
     needs_attributions: bool = False
+    # Whether the report measures its length against the rationale's (student tokens).
+    measures_length: bool = False
 
 
 CONDITIONS: dict[str, ConditionSpec] = {
@@ -255,8 +252,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
     "post": ConditionSpec(cond_post),
     "shuffled_post": ConditionSpec(cond_shuffled_post, token_level_ok=True),
     "shuffled_pre": ConditionSpec(cond_shuffled_pre, scored_by="gen", token_level_ok=True),
-    "masked_post": ConditionSpec(cond_masked_post, parse_arg=_fraction, token_level_ok=True),
-    "filler_post": ConditionSpec(cond_filler_post, token_level_ok=True),
+    "masked_post": ConditionSpec(cond_masked_post, parse_arg=_fraction, measures_length=True),
+    "filler_post": ConditionSpec(cond_filler_post, measures_length=True),
     "other_post": ConditionSpec(cond_other_post),
     "answer_masked_post": ConditionSpec(cond_answer_masked_post),
     "keytokens_post": ConditionSpec(cond_keytokens_post, parse_arg=_count, needs_attributions=True),
@@ -269,7 +266,7 @@ def known_conditions() -> str:
 
 
 def parse_condition(spec: str | Condition) -> Condition:
-    """``"masked_post:0.3@tokens"`` -> ``Condition("masked_post", 0.3, True)``; bad spec -> DataError."""
+    """``"shuffled_post@tokens"`` -> ``Condition("shuffled_post", None, True)``; bad spec -> DataError."""
     if isinstance(spec, Condition):
         return spec
     text = spec.strip()
@@ -320,16 +317,50 @@ def make_target(example: Example, rationale: str, condition: str | Condition, *,
 
 @dataclass
 class TargetReport:
+    """Join counts, and what a control does measured on the run's targets.
+
+    ``length_ratio``: mean of (target body / rationale) length in student tokens, for the
+    length-matched controls and the ``@tokens`` shuffles. ``answer_found`` / ``answer_leaks``:
+    for ``answer_masked_post``, rationales holding a surface form of the answer (or of one of
+    its content words) before removal, and targets still holding one after it.
+    """
+
     total: int = 0
     joined: int = 0
     missing_ids: list[str] = field(default_factory=list)
+    length_ratio: float | None = None
+    answer_found: int | None = None
+    answer_leaks: int | None = None
 
     @property
     def unjoined(self) -> int:
         return len(self.missing_ids)
 
+    def measurements(self) -> dict[str, float | int]:
+        """The control measurements that apply to this run (for the run record)."""
+        names = ("length_ratio", "answer_found", "answer_leaks")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
     def line(self) -> str:
-        return f"{self.joined}/{self.total} examples have a rationale ({self.unjoined} dropped)"
+        text = f"{self.joined}/{self.total} examples have a rationale ({self.unjoined} dropped)"
+        if self.length_ratio is not None:
+            text += f"; control/rationale length {self.length_ratio:.3f} (student tokens, mean)"
+        if self.answer_leaks is not None:
+            text += (f"; answer in {self.answer_found} rationales, still in {self.answer_leaks} targets "
+                     "after removal")
+        return text
+
+
+def _measure(report: TargetReport, cond: Condition, kept, targets: Sequence[Target], tokenizer: Any) -> None:
+    if CONDITIONS[cond.name].measures_length or cond.token_level:
+        if tokenizer is None:
+            raise DataError(f"condition {cond.spec!r} needs the student tokenizer to measure its length")
+        report.length_ratio = controls.mean_length_ratio(tokenizer, [text for _, text in kept],
+                                                         [t.body for t in targets])
+    if cond.name == "answer_masked_post":
+        answers = [ex.answer_text or "" for ex, _ in kept]
+        report.answer_found = controls.count_leaks([text for _, text in kept], answers)
+        report.answer_leaks = controls.count_leaks([t.body for t in targets], answers)
 
 
 def build_targets(examples: Sequence[Example], rationales: Mapping[str, str] | None,
@@ -360,4 +391,6 @@ def build_targets(examples: Sequence[Example], rationales: Mapping[str, str] | N
         raise DataError(f"no example ids join the rationale ids (0 of {len(examples)} joined, "
                         f"{len(rationales)} rationales)", path=source)
     ctx = ConditionContext(pool={ex.id: text for ex, text in kept}, tokenizer=tokenizer, extras=extras or {})
-    return [(ex, make_target(ex, text, cond, seed=seed, ctx=ctx)) for ex, text in kept], report
+    targets = [make_target(ex, text, cond, seed=seed, ctx=ctx) for ex, text in kept]
+    _measure(report, cond, kept, targets, tokenizer)
+    return [(ex, target) for (ex, _), target in zip(kept, targets)], report

@@ -9,42 +9,55 @@ import pytest
 
 from cot_tasks.conditions import ConditionContext, build_targets, make_target
 from cot_tasks.errors import DataError
-from cot_tasks.rationales.keytokens import AttributionRow, key_tokens, random_tokens, read_attributions, tokens_text
+from cot_tasks.rationales.keytokens import (
+    FORMAT_VERSION,
+    AttributionRow,
+    attribution_record,
+    key_tokens,
+    random_tokens,
+    read_attributions,
+    span_text,
+)
 from cot_tasks.records import Example
 
 EX = Example(id="q1", dataset="obqa", split="train", question="The sun is responsible for",
              choices=(("A", "puppies"), ("B", "rocks"), ("C", "snow"), ("D", "plants growing")), answer="D")
-ROW = AttributionRow(id="q1", tokens=(" The", " sun", " gives", " plants", " ener", "gy", "."),
+RAT = "The sun gives plants energy."
+SPANS = ((0, 3), (4, 7), (8, 13), (14, 20), (21, 25), (25, 27), (27, 28))
+ROW = AttributionRow(id="q1", tokens=tuple(RAT[s:e] for s, e in SPANS), spans=SPANS,
                      token_ids=(1, 2, 3, 4, 5, 6, 7), scores=(0.1, 0.9, -0.2, 0.8, 0.5, 0.6, 0.0),
                      model="m", tokenizer_fingerprint="fp")
 
 
 def test_keytokens_and_random_conditions_exact_targets():
     ctx = ConditionContext(extras={"attributions": {"q1": ROW}})
-    target = make_target(EX, "The sun gives plants energy.", "keytokens_post:3", ctx=ctx)
+    target = make_target(EX, RAT, "keytokens_post:3", ctx=ctx)
     # top 3 by score: sun (0.9), plants (0.8), gy (0.6) -> rationale order; "gy" is glued to nothing selected
     assert target.text == " D. sun plants gy"
-    assert make_target(EX, "x", "keytokens_post:4", ctx=ctx).text == " D. sun plants energy"
-    assert make_target(EX, "x", "keytokens_post:99", ctx=ctx).text == " D. The sun gives plants energy."
-    rand = make_target(EX, "x", "random_post:2", seed=5, ctx=ctx).text
+    assert make_target(EX, RAT, "keytokens_post:4", ctx=ctx).text == " D. sun plants energy"
+    assert make_target(EX, RAT, "keytokens_post:99", ctx=ctx).text == " D. The sun gives plants energy."
+    rand = make_target(EX, RAT, "random_post:2", seed=5, ctx=ctx).text
     from cot_tasks.conditions import example_rng, parse_condition
 
     rng = example_rng(5, parse_condition("random_post:2"), "q1")
-    assert rand == " D. " + tokens_text(ROW.tokens, rng.sample(range(7), 2))
-    assert rand == make_target(EX, "x", "random_post:2", seed=5, ctx=ctx).text  # seeded
+    assert rand == " D. " + span_text(ROW, RAT, rng.sample(range(7), 2))
+    assert rand == make_target(EX, RAT, "random_post:2", seed=5, ctx=ctx).text  # seeded
     with pytest.raises(DataError, match="need an attribution file"):
         make_target(EX, "x", "keytokens_post:3")
     with pytest.raises(DataError, match="whole number"):
         make_target(EX, "x", "keytokens_post:0", ctx=ctx)
-    pairs, _ = build_targets([EX], {"q1": "The sun gives plants energy."}, "keytokens_post:2",
+    pairs, _ = build_targets([EX], {"q1": RAT}, "keytokens_post:2",
                              extras={"attributions": {"q1": ROW}})
     assert pairs[0][1].text == " D. sun plants"
 
 
 def test_key_token_helpers():
     assert ROW.top(2) == [1, 3]
-    assert key_tokens(ROW, 1) == "sun"
-    assert random_tokens(ROW, 10, random.Random(0)) == "The sun gives plants energy."
+    assert key_tokens(ROW, RAT, 1) == "sun"
+    assert random_tokens(ROW, RAT, 10, random.Random(0)) == "The sun gives plants energy."
+    # A rationale other than the one attributed is refused, not cut at the wrong places.
+    with pytest.raises(DataError, match="another rationale text"):
+        key_tokens(ROW, "The moon gives plants energy.", 2)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +125,9 @@ def test_attribution_file_from_another_tokenizer(tiny_checkpoint, sample_setup, 
 
     examples, rationales = sample_setup
     out = tmp_path / "other.jsonl"
-    out.write_text(json.dumps({"id": "zz", "tokens": ["a"], "token_ids": [1], "scores": [0.5], "model": "gpt2",
-                               "tokenizer_fingerprint": "0123456789abcdef"}) + "\n")
+    out.write_text(json.dumps(attribution_record(id="zz", dataset="obqa", rationale="a", token_ids=[1],
+                                                 spans=[(0, 1)], scores=[0.5], k=1, model="gpt2",
+                                                 tokenizer_fingerprint="0123456789abcdef")) + "\n")
     with pytest.raises(DataError) as err:
         run_attribution(_config(tiny_checkpoint, rationales, out), examples)
     message = str(err.value)
@@ -122,7 +136,7 @@ def test_attribution_file_from_another_tokenizer(tiny_checkpoint, sample_setup, 
 
 def test_broken_attribution_file_is_one_line_error(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_text('{"id": "x"}\n')
+    path.write_text('{"format": 2, "id": "x"}\n')
     with pytest.raises(DataError, match=r"a.jsonl:1: field 'tokens'"):
         read_attributions(path)
 
@@ -138,3 +152,53 @@ def test_cli_attribute(tiny_checkpoint, sample_setup, tmp_path, capsys):
     assert main(["attribute", "--model", str(tmp_path / "nope"), "--dataset", "obqa", "--rationales",
                  str(rationales), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_old_attribution_file_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({"id": "x", "tokens": [" a"], "token_ids": [1], "scores": [0.5], "model": "gpt2",
+                                "tokenizer_fingerprint": "0123456789abcdef"}) + "\n")
+    with pytest.raises(DataError) as err:
+        read_attributions(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:1: field 'format'") and "redo it with `cot-distill attribute`" in message
+    assert f"format 1, this version reads {FORMAT_VERSION}" in message and "\n" not in message
+
+
+HARD = "The café is naïve → 🙂 so plants need energy. Atlases show maps."
+
+
+@pytest.fixture(scope="module")
+def styles():
+    from conftest import sample_corpus
+    from tokenizer_styles import STYLES, build_style_tokenizer
+
+    corpus = sample_corpus()
+    return {style: build_style_tokenizer(style, corpus) for style in STYLES}
+
+
+@pytest.mark.parametrize("style", ["gpt2", "llama", "gemma"])
+def test_key_tokens_are_cut_from_the_rationale_by_character_spans(styles, style, tmp_path):
+    from trainers.attribution import encode
+
+    tok = styles[style]
+    enc = encode(EX, HARD, tok)
+    n = len(enc.rationale)
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(attribution_record(
+        id=EX.id, dataset="obqa", rationale=enc.text, token_ids=[enc.input_ids[p] for p in enc.rationale],
+        spans=enc.spans, scores=[0.0] * n, k=3, model="m", tokenizer_fingerprint="fp")) + "\n")
+    row = read_attributions(path)[EX.id]
+    assert span_text(row, HARD, range(n)) == HARD
+    # Every token alone is whole characters of the rationale (byte pieces widen to their character).
+    for i in range(n):
+        piece = span_text(row, HARD, [i])
+        assert piece in HARD and "\ufffd" not in piece
+    # Neighbouring tokens keep the space between them; separate spans are joined by one space.
+    words = [i for i in range(n) if HARD[slice(*row.spans[i])].strip() in ("The", "plants", "need")]
+    assert span_text(row, HARD, words) == "The plants need"
+    # A token holding part of a multi-byte character spans the whole character.
+    for char in ("é", "ï", "→", "🙂"):
+        start = HARD.index(char)
+        inside = [i for i in range(n) if row.spans[i][0] <= start < row.spans[i][1]]
+        assert inside and all(char in span_text(row, HARD, [i]) for i in inside)

@@ -118,7 +118,8 @@ def test_default_config_parses_and_covers_every_condition():
 def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_path, capsys):
     from cot_tasks.data import load_split
     from cot_tasks.prompts import render_prompt
-    from cot_tasks.rationales.keytokens import tokens_text
+    from cot_tasks.rationales import read_rationales
+    from cot_tasks.rationales.keytokens import read_attributions, span_text
     from trainers.data import data_sha256
 
     src, rat = write_source(tmp_path)
@@ -141,8 +142,9 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     cell = out / "runs" / "csqa__keytokens_post-3__tiny__seed0"
     run = json.loads((cell / "run.json").read_text())
     assert run["attributions"] == str(attr) and run["task"] == "cot_csqa"
-    expected = [(ex.id, render_prompt(ex),
-                 f" {ex.answer}. " + tokens_text(rows[ex.id]["tokens"], sorted(rows[ex.id]["top_indices"][:3])))
+    texts, parsed = read_rationales(rat), read_attributions(attr)
+    expected = [(ex.id, render_prompt(ex), f" {ex.answer}. " + span_text(
+                    parsed[ex.id], " ".join(texts[ex.id].rationale.split()), sorted(rows[ex.id]["top_indices"][:3])))
                 for ex in load_split("csqa", "train", str(src))]
     record = json.loads((cell / "checkpoint" / "cot_distill.json").read_text())
     assert record["data_sha256"] == data_sha256(expected)

@@ -263,7 +263,7 @@ def test_key_token_conditions_need_a_matching_attribution_file(tmp_path, capsys)
     assert "--attributions FILE" in err and err.count("\n") == 0
 
     # A file that mixes tokenizers is refused in one line, and the run folder is not left claimed.
-    row = {"tokens": [" a"], "token_ids": [1], "scores": [0.5], "model": "gpt2",
+    row = {"format": 2, "tokens": ["a"], "token_ids": [1], "spans": [[0, 1]], "scores": [0.5], "model": "gpt2",
            "tokenizer_fingerprint": "0123456789abcdef"}
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("".join(json.dumps({**row, "id": ex.id, **({"model": "phi", "tokenizer_fingerprint": "f" * 16}
@@ -277,8 +277,9 @@ def test_key_token_conditions_need_a_matching_attribution_file(tmp_path, capsys)
 
     # A file from another model's tokenizer (a teacher's) serves this student: key tokens are text.
     teacher = tmp_path / "teacher.jsonl"
-    teacher.write_text("".join(json.dumps({**row, "id": ex.id, "tokens": [" key", "ing", " tokens"],
-                                           "token_ids": [5, 6, 7], "scores": [0.9, 0.1, 0.5]}) + "\n" for ex in exs))
+    teacher.write_text("".join(json.dumps({**row, "id": ex.id, "tokens": ["One", "keeps", "it"],
+                                           "spans": [[0, 3], [4, 9], [10, 12]], "token_ids": [5, 6, 7],
+                                           "scores": [0.9, 0.1, 0.5]}) + "\n" for ex in exs))
     cfg = small_config(tmp_path, "teacher", condition="keytokens_post:2", rationales=str(rat),
                        attributions=str(teacher))
     assert train(cfg, examples=exs, progress=False).examples == len(exs)

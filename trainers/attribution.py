@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from cot_tasks.conditions import make_target
+from cot_tasks.conditions import make_target, normalise
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
-from cot_tasks.rationales.jsonl import append_rows, repair_tail
-from cot_tasks.rationales.keytokens import rank, read_attributions, tokenizer_fingerprint
+from cot_tasks.rationales.jsonl import repair_tail
+from cot_tasks.rationales.keytokens import (
+    append_attributions,
+    attribution_record,
+    read_attributions,
+    tokenizer_fingerprint,
+)
 from cot_tasks.records import Example
 
 BASELINES = ("pad", "eos")
@@ -55,6 +60,8 @@ class Encoded:
     input_ids: list[int]
     rationale: list[int]  # positions of rationale tokens
     label: list[int]  # positions of the gold label's tokens (the last tokens)
+    text: str = ""  # the (normalised) rationale
+    spans: tuple[tuple[int, int], ...] = ()  # each rationale token's characters in ``text``
 
 
 @dataclass(frozen=True)
@@ -75,11 +82,11 @@ class AttributionReport:
                 f"{self.skipped_long} too long, {self.missing_rationale} without a rationale{err}{broken}")
 
 
-def encode(example: Example, rationale: str, tokenizer: Any) -> Encoded:
+def encode(example: Example, rationale_text: str, tokenizer: Any) -> Encoded:
     """Tokenize prompt + ``pre`` target in one go (so merges match training) and map the rationale
     and label characters to token positions through the offsets."""
     prompt = render_prompt(example)
-    target = make_target(example, rationale, "pre")
+    target = make_target(example, rationale_text, "pre")
     text = prompt + target.text
     # The body is " " + rationale; its leading space belongs to the first rationale token anyway.
     r_start = len(prompt) + len(target.head)
@@ -91,7 +98,11 @@ def encode(example: Example, rationale: str, tokenizer: Any) -> Encoded:
     label = [i for i, (s, e) in enumerate(spans) if e > s and e > l_start]
     if not rationale or not label or label[-1] != len(spans) - 1 or set(rationale) & set(label):
         raise DataError(f"cannot locate rationale and label tokens of example {example.id!r}")
-    return Encoded(example.id, list(enc["input_ids"]), rationale, label)
+    # Offsets count characters, so a byte piece of a multi-byte character spans the whole character.
+    r_text = r_start + 1  # after the body's leading space
+    chars = [(min(max(spans[i][0], r_text), r_end) - r_text, max(min(spans[i][1], r_end), r_text) - r_text)
+             for i in rationale]
+    return Encoded(example.id, list(enc["input_ids"]), rationale, label, normalise(rationale_text), tuple(chars))
 
 
 def label_logprob(model: Any):
@@ -236,20 +247,14 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
                                       device=device, internal_batch_size=config.internal_batch_size)
             rows = []
             for it, res in zip(batch, results):
-                token_ids = [it.input_ids[p] for p in it.rationale]
-                tokens = [tokenizer.decode([t]) for t in token_ids]
-                ranked = rank(res["scores"])[: config.k]
                 errors.append(completeness_error(res))
-                rows.append({
-                    "id": it.id, "dataset": config.dataset, "tokens": tokens, "token_ids": token_ids,
-                    "scores": [round(s, 6) for s in res["scores"]],
-                    "top_indices": ranked, "top_tokens": [tokens[j] for j in ranked],
-                    "f_input": res["f_input"], "f_baseline": res["f_baseline"],
-                    "completeness_error": round(errors[-1], 6),
-                    "model": config.model, "tokenizer_fingerprint": fingerprint,
-                    "steps": config.steps, "baseline": config.baseline,
-                })
-            append_rows(config.out, rows)
+                rows.append(attribution_record(
+                    id=it.id, dataset=config.dataset, rationale=it.text, spans=it.spans,
+                    token_ids=[it.input_ids[p] for p in it.rationale], scores=res["scores"], k=config.k,
+                    model=config.model, tokenizer_fingerprint=fingerprint,
+                    f_input=res["f_input"], f_baseline=res["f_baseline"],
+                    completeness_error=round(errors[-1], 6), steps=config.steps, baseline=config.baseline))
+            append_attributions(config.out, rows)
             bar.update(len(batch))
     return AttributionReport(
         out=Path(config.out), done_before=len(done), attributed=len(todo), skipped_long=skipped_long,

@@ -171,7 +171,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     n_truncated = sum(e.truncated for e in encoded)
     run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",
                   "condition": cond.spec, "examples": len(encoded), "dropped": report.unjoined,
-                  "truncated": n_truncated}
+                  "truncated": n_truncated, **report.measurements()}
     if main:
         write_json(out / RUN_FILE, run_record)
         print(f"[{config.dataset}/{cond.spec}] {report.line()}; {n_truncated} rationale(s) cut to "

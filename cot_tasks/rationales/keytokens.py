@@ -1,11 +1,16 @@
-"""Key-token attribution files: reading them and turning chosen tokens back into text.
+"""Key-token attribution files: the one writer, the one reader, and chosen tokens back to text.
 
-Written by ``cot-distill attribute`` (``trainers/attribution.py``), one JSON
-line per example: the rationale's tokens as the attribution model's tokenizer
-splits and decodes them, their ids, one integrated-gradients score per token
-and the top-k. Each row carries the tokenizer's fingerprint, so a file made
-with another tokenizer is refused instead of silently misread. Kept free of
-torch: the ``keytokens_post`` / ``random_post`` conditions only need text.
+Written by ``cot-distill attribute`` (``trainers/attribution.py`` builds each row
+with :func:`attribution_record` and appends it with :func:`append_attributions`),
+one JSON line per example: the rationale's tokens as the attribution model's
+tokenizer splits them, each token's character span in the (normalised)
+rationale, their ids, one integrated-gradients score per token and the top-k.
+Chosen tokens are cut from the rationale text through their spans, so key
+tokens read as the rationale wrote them (spaces, whole characters) for
+byte-level and SentencePiece tokenizers alike. Each row carries the
+tokenizer's fingerprint, so a file made with another tokenizer is refused
+instead of silently misread. Kept free of torch: the ``keytokens_post`` /
+``random_post`` conditions only need text.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, Sequence
 
 from cot_tasks.errors import DataError
 from cot_tasks.io import iter_jsonl
+from cot_tasks.rationales.jsonl import append_rows
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -29,11 +35,17 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+# Version 2: token character spans (version 1 decoded tokens one at a time, which glued
+# SentencePiece words together and split multi-byte characters).
+FORMAT_VERSION = 2
+
+
 @dataclass(frozen=True)
 class AttributionRow:
     id: str
-    tokens: tuple[str, ...]
+    tokens: tuple[str, ...]  # each token's span of the rationale text
     token_ids: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...]
     scores: tuple[float, ...]
     model: str
     tokenizer_fingerprint: str
@@ -48,23 +60,57 @@ def rank(scores: Sequence[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
 
 
-_FIELDS = {"id": str, "tokens": list, "token_ids": list, "scores": list, "model": str, "tokenizer_fingerprint": str}
+def attribution_record(*, id: str, dataset: str, rationale: str, token_ids: Sequence[int],
+                       spans: Sequence[tuple[int, int]], scores: Sequence[float], k: int, model: str,
+                       tokenizer_fingerprint: str, **extra: Any) -> dict[str, Any]:
+    """One line of the file; ``extra`` holds run details (steps, baseline, F(x), ...)."""
+    tokens = [rationale[s:e] for s, e in spans]
+    ranked = rank(scores)[:k]
+    return {"format": FORMAT_VERSION, "id": id, "dataset": dataset, "tokens": tokens,
+            "token_ids": list(token_ids), "spans": [list(span) for span in spans],
+            "scores": [round(float(s), 6) for s in scores], "top_indices": ranked,
+            "top_tokens": [tokens[j] for j in ranked], "model": model,
+            "tokenizer_fingerprint": tokenizer_fingerprint, **extra}
+
+
+def append_attributions(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Append finished rows (crash-safe, so ``cot-distill attribute`` resumes)."""
+    append_rows(path, rows)
+
+
+_FIELDS = {"id": str, "tokens": list, "token_ids": list, "spans": list, "scores": list, "model": str,
+           "tokenizer_fingerprint": str}
+
+
+def _spans(value: list) -> tuple[tuple[int, int], ...] | None:
+    try:
+        spans = tuple((int(s), int(e)) for s, e in value)
+    except (TypeError, ValueError):
+        return None
+    return spans if all(0 <= s <= e for s, e in spans) else None
 
 
 def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[str, AttributionRow]:
-    """``{id: row}``; broken lines, missing fields, mixed tokenizers or a fingerprint other than
-    ``fingerprint`` (when given) are one-line DataErrors naming the file."""
+    """``{id: row}``; broken lines, an old format, missing fields, mixed tokenizers or a fingerprint
+    other than ``fingerprint`` (when given) are one-line DataErrors naming the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError("no such attribution file; run `cot-distill attribute` first", path=path)
     out: dict[str, AttributionRow] = {}
     seen_fp: tuple[str, str] | None = None
     for lineno, obj in iter_jsonl(path):
+        if obj.get("format") != FORMAT_VERSION:
+            raise DataError(f"attribution file format {obj.get('format', 1)}, this version reads "
+                            f"{FORMAT_VERSION} (token character spans); redo it with `cot-distill attribute`",
+                            path=path, line=lineno, field="format")
         for name, kind in _FIELDS.items():
             if not isinstance(obj.get(name), kind):
                 raise DataError(f"missing or not a {kind.__name__}", path=path, line=lineno, field=name)
-        if not len(obj["tokens"]) == len(obj["token_ids"]) == len(obj["scores"]):
-            raise DataError("tokens, token_ids and scores differ in length", path=path, line=lineno)
+        if not len(obj["tokens"]) == len(obj["token_ids"]) == len(obj["spans"]) == len(obj["scores"]):
+            raise DataError("tokens, token_ids, spans and scores differ in length", path=path, line=lineno)
+        spans = _spans(obj["spans"])
+        if spans is None:
+            raise DataError("not a list of [start, end] character offsets", path=path, line=lineno, field="spans")
         fp = obj["tokenizer_fingerprint"]
         if fingerprint is not None and fp != fingerprint:
             raise DataError(f"made with another tokenizer ({obj['model']}, fingerprint {fp}; this one is "
@@ -74,30 +120,34 @@ def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[
             raise DataError(f"mixes tokenizers ({seen_fp[1]} and {obj['model']}); one file per model",
                             path=path, line=lineno, field="tokenizer_fingerprint")
         seen_fp = (fp, obj["model"])
-        out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]),
+        out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]), spans,
                                         tuple(float(s) for s in obj["scores"]), obj["model"], fp)
     return out
 
 
-def tokens_text(tokens: Sequence[str], indices: Sequence[int]) -> str:
-    """Chosen tokens as text, in rationale order: neighbouring tokens stay glued (sub-word pieces
-    rebuild their word), separate runs are joined by one space."""
-    runs: list[str] = []
+def span_text(row: AttributionRow, rationale: str, indices: Sequence[int]) -> str:
+    """The chosen tokens cut from ``rationale``, in its order: neighbouring tokens form one span (with
+    the text between them), separate spans are joined by one space."""
+    runs: list[list[int]] = []
     previous = None
-    for i in sorted(indices):
+    for i in sorted(set(indices)):
+        start, end = row.spans[i]
+        if rationale[start:end] != row.tokens[i]:
+            raise DataError(f"the attribution of example {row.id!r} was made on another rationale text; "
+                            "redo it with `cot-distill attribute`")
         if previous is not None and i == previous + 1:
-            runs[-1] += tokens[i]
+            runs[-1][1] = max(runs[-1][1], end)
         else:
-            runs.append(tokens[i])
+            runs.append([start, end])
         previous = i
-    return " ".join(" ".join(run.split()) for run in runs if run.strip())
+    return " ".join(text for text in (" ".join(rationale[s:e].split()) for s, e in runs) if text)
 
 
-def key_tokens(row: AttributionRow, k: int) -> str:
+def key_tokens(row: AttributionRow, rationale: str, k: int) -> str:
     """The ``k`` highest-attributed rationale tokens, in their original order."""
-    return tokens_text(row.tokens, row.top(k))
+    return span_text(row, rationale, row.top(k))
 
 
-def random_tokens(row: AttributionRow, k: int, rng: random.Random) -> str:
+def random_tokens(row: AttributionRow, rationale: str, k: int, rng: random.Random) -> str:
     """``k`` rationale tokens drawn uniformly without replacement, in their original order (the control)."""
-    return tokens_text(row.tokens, rng.sample(range(len(row.tokens)), min(k, len(row.tokens))))
+    return span_text(row, rationale, rng.sample(range(len(row.tokens)), min(k, len(row.tokens))))
