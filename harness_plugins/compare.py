@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.names import gen_task, label_task
+from cot_tasks.names import commit_task, gen_task, label_task
 from cot_tasks.records import DATASETS
 from harness_plugins.baselines import Baseline, load_baselines
 from harness_plugins.report import load_grid
@@ -22,9 +22,10 @@ from harness_plugins.results import LmEvalResults, latest_results, read_results
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
 BUILTIN_TASKS = {"commonsense_qa": "csqa", "openbookqa": "obqa"}
-TASK_DATASETS = {**{label_task(d): d for d in DATASETS}, **{gen_task(d): d for d in DATASETS}, **BUILTIN_TASKS}
+TASK_DATASETS = {**{task(d): d for task in (label_task, gen_task, commit_task) for d in DATASETS}, **BUILTIN_TASKS}
 # Per-doc correctness metrics and the published metric they are comparable with. A
 # generated label that is parsed and exact-matched is accuracy, as in Ho et al.'s numbers.
+# ``invalid`` (the gen tasks' share of outputs without a label) is no accuracy: not compared.
 METRIC_ALIASES = {"acc": "acc", "acc_norm": "acc_norm", "exact_match": "acc"}
 
 

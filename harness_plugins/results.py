@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from cot_tasks.errors import DataError
-from cot_tasks.io import iter_jsonl
+from cot_tasks.lmeval_samples import iter_samples
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,20 @@ class LmEvalResults:
                             path=self.path)
         return keys[0]
 
+    def value(self, task: str, key: str) -> float:
+        """The number lm-eval reports under ``metric,filter`` ``key`` for ``task``."""
+        value = self.tasks().get(task, {}).get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise DataError(f"no number for {key!r} of {task!r}", path=self.path)
+        return float(value)
+
+    def n_docs(self, task: str) -> int:
+        """How many docs lm-eval scored for ``task`` (after ``--limit``)."""
+        counts = self.data.get("n-samples", {}).get(task, {})
+        if not isinstance(counts.get("effective"), int):
+            raise DataError(f"no n-samples count for {task!r}", path=self.path)
+        return counts["effective"]
+
 
 def read_results(path: str | Path) -> LmEvalResults:
     path = Path(path)
@@ -69,6 +83,29 @@ def latest_results(output_dir: str | Path) -> LmEvalResults:
     return read_results(found[-1])
 
 
+def results_for_task(output_dir: str | Path, task: str) -> LmEvalResults:
+    """The newest ``results_<ts>.json`` under ``output_dir`` that scored ``task``.
+
+    A grid cell's ``eval/`` holds one lm-eval run per pass (gen, then acc), each
+    with its own results file, so "the newest file" alone is not enough.
+    """
+    output_dir = Path(output_dir)
+    found = sorted(output_dir.rglob("results_*.json"), key=lambda p: p.name) if output_dir.is_dir() else []
+    for path in reversed(found):  # lm-eval's timestamps are ISO dates, so name order is time order
+        results = read_results(path)
+        if task in results.tasks():
+            return results
+    raise DataError(f"no lm-eval results_*.json with task {task!r} (not evaluated yet?)", path=output_dir)
+
+
+def samples_path(results: LmEvalResults, task: str) -> Path:
+    """``samples_<task>_<ts>.jsonl`` written with ``results`` (``--log_samples``)."""
+    path = results.path.with_name(f"samples_{task}_{results.timestamp}.jsonl")
+    if not path.is_file():
+        raise DataError(f"no {path.name} next to the results (evaluate with --log_samples)", path=results.path)
+    return path
+
+
 @dataclass(frozen=True)
 class DocScore:
     score: float
@@ -78,12 +115,11 @@ class DocScore:
 def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScore]:
     """Per-doc ``metric`` from an lm-eval samples file, for one filter."""
     out: dict[int, DocScore] = {}
-    for lineno, obj in iter_jsonl(path):
+    for lineno, obj in iter_samples(path):
         if obj.get("filter", "none") != filter_name:
             continue
-        for name in ("doc_id", metric):
-            if not isinstance(obj.get(name), (int, float)) or isinstance(obj.get(name), bool):
-                raise DataError("missing or not a number", path=path, line=lineno, field=name)
+        if not isinstance(obj.get(metric), (int, float)) or isinstance(obj.get(metric), bool):
+            raise DataError("missing or not a number", path=path, line=lineno, field=metric)
         out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"))
     if not out:
         raise DataError(f"no samples with filter {filter_name!r}", path=path)
