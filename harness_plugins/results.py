@@ -83,19 +83,27 @@ def latest_results(output_dir: str | Path) -> LmEvalResults:
     return read_results(found[-1])
 
 
-def results_for_task(output_dir: str | Path, task: str) -> LmEvalResults:
-    """The newest ``results_<ts>.json`` under ``output_dir`` that scored ``task``.
+def newest_per_task(output_dir: str | Path) -> dict[str, LmEvalResults]:
+    """Each task scored under ``output_dir`` with the newest ``results_<ts>.json`` that scored it.
 
     A grid cell's ``eval/`` holds one lm-eval run per pass (gen, then acc), each
     with its own results file, so "the newest file" alone is not enough.
     """
     output_dir = Path(output_dir)
     found = sorted(output_dir.rglob("results_*.json"), key=lambda p: p.name) if output_dir.is_dir() else []
-    for path in reversed(found):  # lm-eval's timestamps are ISO dates, so name order is time order
+    newest: dict[str, LmEvalResults] = {}
+    for path in found:  # lm-eval's timestamps are ISO dates, so name order is time order
         results = read_results(path)
-        if task in results.tasks():
-            return results
-    raise DataError(f"no lm-eval results_*.json with task {task!r} (not evaluated yet?)", path=output_dir)
+        newest.update(dict.fromkeys(results.tasks(), results))
+    return newest
+
+
+def results_for_task(output_dir: str | Path, task: str) -> LmEvalResults:
+    """The newest ``results_<ts>.json`` under ``output_dir`` that scored ``task``."""
+    found = newest_per_task(output_dir).get(task)
+    if found is None:
+        raise DataError(f"no lm-eval results_*.json with task {task!r} (not evaluated yet?)", path=output_dir)
+    return found
 
 
 def samples_path(results: LmEvalResults, task: str) -> Path:
