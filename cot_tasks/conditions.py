@@ -6,7 +6,7 @@ in the ``CONDITIONS`` registry. The target is the text that follows
 
 ================================  ==============================================
 ``none``                          ``" A"``
-``pre``                           ``" <rationale>\\nAnswer: A"`` (scored by ``cot_<ds>_gen``)
+``pre``                           ``" <rationale>\\nAnswer: A"`` (reasoning first)
 ``post``                          ``" A. <rationale>"``
 ``shuffled_post`` / ``shuffled_pre``  the rationale's words in a seeded random order
 ``masked_post:P``                 whole words holding a fraction P of the rationale's student tokens
@@ -28,6 +28,11 @@ Policy for examples without a rationale: they are dropped from the training set
 for EVERY condition (``none`` included, so all conditions train on the same
 questions) and counted in :class:`TargetReport`; if none join, it is an error.
 
+Each condition is label-first (the label is the first target token) or
+reasoning-first (``pre``, ``shuffled_pre``); :func:`tasks_for` says which lm-eval
+task and metric key give its two metrics, ``acc`` (choice at commitment) and
+``exact_match`` (free generation).
+
 A ``Target`` keeps the rationale apart (``head + body + tail``) so that the
 trainer can cut an over-long rationale without ever touching the label.
 """
@@ -36,11 +41,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from cot_tasks import controls
 from cot_tasks.errors import DataError
-from cot_tasks.names import gen_task, label_task
+from cot_tasks.names import COMMITTED_LABEL, FIRST_LABEL, NO_FILTER, commit_task, gen_task, label_task
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER
 from cot_tasks.records import Example
 
@@ -231,13 +236,17 @@ def _fraction(value: str) -> float:
     return p
 
 
+LABEL_FIRST = "label-first"
+REASONING_FIRST = "reasoning-first"
+
+
 @dataclass(frozen=True)
 class ConditionSpec:
     fn: Callable[..., Target]
     # Parses the text after ':'; None means the condition takes no argument.
     parse_arg: Callable[[str], Any] | None = None
-    # Which lm-eval task scores students trained on it: "label" (cot_<ds>) or "gen" (cot_<ds>_gen).
-    scored_by: str = "label"
+    # Where a student trained on it commits to a label: LABEL_FIRST or REASONING_FIRST.
+    kind: str = LABEL_FIRST
     # Whether '@tokens' means anything for it.
     token_level_ok: bool = False
     # Whether it reads ctx.extras["attributions"] (the trainer's --attributions file).
@@ -248,10 +257,10 @@ class ConditionSpec:
 
 CONDITIONS: dict[str, ConditionSpec] = {
     "none": ConditionSpec(cond_none),
-    "pre": ConditionSpec(cond_pre, scored_by="gen"),
+    "pre": ConditionSpec(cond_pre, kind=REASONING_FIRST),
     "post": ConditionSpec(cond_post),
     "shuffled_post": ConditionSpec(cond_shuffled_post, token_level_ok=True),
-    "shuffled_pre": ConditionSpec(cond_shuffled_pre, scored_by="gen", token_level_ok=True),
+    "shuffled_pre": ConditionSpec(cond_shuffled_pre, kind=REASONING_FIRST, token_level_ok=True),
     "masked_post": ConditionSpec(cond_masked_post, parse_arg=_fraction, measures_length=True),
     "filler_post": ConditionSpec(cond_filler_post, measures_length=True),
     "other_post": ConditionSpec(cond_other_post),
@@ -286,10 +295,37 @@ def parse_condition(spec: str | Condition) -> Condition:
     return Condition(name, entry.parse_arg(raw_arg) if entry.parse_arg else None, token_level)
 
 
-def task_for(condition: str | Condition, dataset: str) -> str:
-    """The lm-eval task that scores a student trained on ``condition``: the one place this is decided."""
-    cond = parse_condition(condition)
-    return gen_task(dataset) if CONDITIONS[cond.name].scored_by == "gen" else label_task(dataset)
+def condition_kind(condition: str | Condition) -> str:
+    """``LABEL_FIRST`` or ``REASONING_FIRST``."""
+    return CONDITIONS[parse_condition(condition).name].kind
+
+
+class MetricSource(NamedTuple):
+    """Where lm-eval reports a metric: the task and its ``metric,filter`` key."""
+
+    task: str
+    key: str
+
+
+# The two metrics every cell gets, in report order.
+METRICS = ("acc", "exact_match")
+
+
+def tasks_for(condition: str | Condition, dataset: str) -> dict[str, MetricSource]:
+    """The one place that says how a student trained on ``condition`` is scored.
+
+    ``acc``, choice at commitment: the label letters' log-likelihood right after the
+    prompt (label-first) or after the student's own greedy rationale and the answer
+    cue (reasoning-first, the commit task fed with the gen task's samples).
+    ``exact_match``, free generation: the gen task for everyone, filtered by where
+    this kind of student commits (its first label, or the label after its last cue).
+    """
+    if condition_kind(condition) == REASONING_FIRST:
+        acc_task, gen_filter = commit_task(dataset), COMMITTED_LABEL
+    else:
+        acc_task, gen_filter = label_task(dataset), FIRST_LABEL
+    return {"acc": MetricSource(acc_task, f"acc,{NO_FILTER}"),
+            "exact_match": MetricSource(gen_task(dataset), f"exact_match,{gen_filter}")}
 
 
 def needs_attributions(condition: str | Condition) -> bool:

@@ -1,4 +1,4 @@
-"""Task and group names: the one place they are spelled."""
+"""Task, group and filter names: the one place they are spelled."""
 
 from __future__ import annotations
 
@@ -7,17 +7,33 @@ from cot_tasks.records import DATASETS
 GROUP = "cot_distill"
 GEN_GROUP = "cot_distill_gen"
 
+# The gen task's two filters (cot_tasks/tasks/_cot_gen_template_yaml): which label a student commits to.
+FIRST_LABEL = "first-label"  # label-first students: the label opening the output
+COMMITTED_LABEL = "committed-label"  # reasoning-first students: the label after the last answer cue
+# The metric key of a multiple_choice task (lm-eval's filter "none").
+NO_FILTER = "none"
+
 
 def label_task(dataset: str) -> str:
-    """Label-first ``multiple_choice`` task: scores the label right after the prompt."""
+    """``multiple_choice`` task: the label letters scored right after the prompt."""
     return f"cot_{dataset}"
 
 
 def gen_task(dataset: str) -> str:
-    """``generate_until`` task: scores the label the student commits to in its text."""
+    """``generate_until`` task: greedy generation, then the label the student commits to."""
     return f"cot_{dataset}_gen"
+
+
+def commit_task(dataset: str) -> str:
+    """``multiple_choice`` task: the label letters scored after the student's own generated rationale.
+
+    It reads a ``gen_task`` samples file (metadata ``generations``), so it has no group:
+    each dataset needs its own file.
+    """
+    return f"cot_{dataset}_commit"
 
 
 LABEL_TASKS = tuple(label_task(d) for d in DATASETS)
 GEN_TASKS = tuple(gen_task(d) for d in DATASETS)
-ALL_NAMES = LABEL_TASKS + GEN_TASKS + (GROUP, GEN_GROUP)
+COMMIT_TASKS = tuple(commit_task(d) for d in DATASETS)
+ALL_NAMES = LABEL_TASKS + GEN_TASKS + COMMIT_TASKS + (GROUP, GEN_GROUP)

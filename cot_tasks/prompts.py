@@ -26,3 +26,14 @@ def render_prompt(example: Example) -> str:
     lines.append(ANSWER_CUE)
     return "\n".join(lines)
 
+
+
+def commit_context(example: Example, generation: str) -> str:
+    """The point where a reasoning-first student commits: prompt, its own rationale, the answer cue.
+
+    The rationale is the generation before its last answer cue (all of it when it
+    never wrote one), so the context has the layout of a ``pre`` target
+    (``" <rationale>\\nAnswer: B"``) up to the label.
+    """
+    rationale = generation.rpartition(ANSWER_CUE)[0] if ANSWER_CUE in generation else generation
+    return f"{render_prompt(example)}{rationale.rstrip()}\n{ANSWER_CUE}"

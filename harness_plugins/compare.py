@@ -14,17 +14,18 @@ from pathlib import Path
 from typing import Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.names import gen_task, label_task
+from cot_tasks.names import commit_task, gen_task, label_task
 from cot_tasks.records import DATASETS
 from harness_plugins.baselines import Baseline, load_baselines
-from harness_plugins.results import LmEvalResults, latest_results, read_results
+from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results
 from harness_plugins.runs import load_grid
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
 BUILTIN_TASKS = {"commonsense_qa": "csqa", "openbookqa": "obqa"}
-TASK_DATASETS = {**{label_task(d): d for d in DATASETS}, **{gen_task(d): d for d in DATASETS}, **BUILTIN_TASKS}
+TASK_DATASETS = {**{task(d): d for task in (label_task, gen_task, commit_task) for d in DATASETS}, **BUILTIN_TASKS}
 # Per-doc correctness metrics and the published metric they are comparable with. A
 # generated label that is parsed and exact-matched is accuracy, as in Ho et al.'s numbers.
+# ``invalid`` (the gen tasks' share of outputs without a label) is no accuracy: not compared.
 METRIC_ALIASES = {"acc": "acc", "acc_norm": "acc_norm", "exact_match": "acc"}
 
 
@@ -44,13 +45,14 @@ class Row:
     note: str = ""
 
 
-def rows_from_results(results: LmEvalResults, label: str | None = None) -> list[Row]:
-    """Every (task, metric) of an lm-eval results file whose task maps to one of our datasets."""
+def rows_from_results(results: LmEvalResults, label: str | None = None,
+                      tasks: Sequence[str] | None = None) -> list[Row]:
+    """Every (task, metric) of an lm-eval results file (or of ``tasks``) whose task maps to one of our datasets."""
     model = label or str(results.data.get("model_name") or results.path.parent.name)
     out = []
     for task, entry in results.tasks().items():
         dataset = dataset_of_task(task)
-        if dataset is None:
+        if dataset is None or (tasks is not None and task not in tasks):
             continue
         config = results.data.get("configs", {}).get(task, {})
         split = config.get("test_split") or config.get("validation_split") or ""
@@ -82,7 +84,13 @@ def rows_from_path(path: str | Path) -> list[Row]:
     if (path / "runs").is_dir():
         return rows_from_grid(path)
     if path.is_dir():
-        return rows_from_results(latest_results(path))
+        # One folder may hold several lm-eval runs (a grid cell's gen and acc passes): each task's newest.
+        by_file: dict[Path, tuple[LmEvalResults, list[str]]] = {}
+        for task, results in newest_per_task(path).items():
+            by_file.setdefault(results.path, (results, []))[1].append(task)
+        if not by_file:
+            latest_results(path)  # the one-line error of a folder without results
+        return [row for results, tasks in by_file.values() for row in rows_from_results(results, tasks=tasks)]
     raise DataError("not found: expected a RUN_DIR, an lm-eval output folder or a results JSON", path=path)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from cot_tasks.errors import DataError
 from harness_plugins.registry import TASKS_DIR, our_task_names, task_manager
@@ -22,6 +23,7 @@ def evaluate_checkpoint(
     log_samples: bool = True,
     trust_remote_code: bool = False,
     gen_kwargs: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> dict:
     """Run ``lm_eval.simple_evaluate`` with ``model="hf"`` on ``checkpoint``; return the results dict.
 
@@ -29,13 +31,14 @@ def evaluate_checkpoint(
     exactly as after ``lm_eval --output_path output_dir --log_samples``
     (``<model>/results_<time>.json`` and ``<model>/samples_<task>_<time>.jsonl``)
     and leaderboard tooling reads it unchanged. ``gen_kwargs`` is lm-eval's
-    ``--gen_kwargs`` string (e.g. ``"max_gen_toks=32"``).
+    ``--gen_kwargs`` string (e.g. ``"max_gen_toks=32"``). ``metadata``: more
+    ``--metadata`` keys beside ``source`` (the commit tasks' ``generations``).
     """
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
 
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-    metadata = {"source": os.fspath(source)}
+    metadata = {**(metadata or {}), "source": os.fspath(source)}
     # Indexing lm-eval's ~15k built-in tasks takes seconds; only do it when one is asked for.
     builtin_needed = not set(tasks) <= set(our_task_names())
     tracker = EvaluationTracker(output_path=os.fspath(output_dir))

@@ -5,13 +5,14 @@ Layout::
     RUN_DIR/grid.json                       the grid config of the last invocation
     RUN_DIR/runs/<dataset>__<condition>__<student>__seed<k>/
         checkpoint/                         the trained student (save_pretrained + cot_distill.json)
-        eval/                               lm-eval's own results_*.json and samples_*.jsonl
-        run.json                            one row of results; written last, so it marks the run done
+        eval/                               lm-eval's own output of both passes: the gen task, then the acc
+                                            task (results_*.json and samples_*.jsonl each)
+        run.json                            the cell and its two metrics; written last, so it marks the run done
     RUN_DIR/attributions/<dataset>__<student>__seed<k>.jsonl
                                             key tokens for keytokens_post/random_post cells
     RUN_DIR/attributions/<dataset>__pre__<student>__seed<k>/checkpoint/
                                             the pre student that scored them, when pre is not a grid cell
-    RUN_DIR/results.csv                     every run of this grid, one row each
+    RUN_DIR/results.csv                     every run of this grid, one row per run x metric
 
 A run with a ``run.json`` is reused; an unfinished one resumes its training.
 Key-token cells first need the ``pre`` student of their dataset/student/seed
@@ -33,7 +34,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import trainers
-from cot_tasks.conditions import needs_attributions, parse_condition, task_for
+from cot_tasks.conditions import (
+    METRICS,
+    REASONING_FIRST,
+    condition_kind,
+    needs_attributions,
+    parse_condition,
+    tasks_for,
+)
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_atomic
 from trainers.config import TrainConfig
@@ -41,8 +49,8 @@ from trainers.train import write_json
 
 DEFAULT_CONFIG = Path(trainers.__file__).resolve().parent / "configs" / "default.yaml"
 GRID_FILE = "grid.json"
-CSV_COLUMNS = ("dataset", "condition", "student", "seed", "teacher", "rationales", "task", "metric", "value",
-               "examples", "dropped", "truncated", "checkpoint")
+CSV_COLUMNS = ("dataset", "student", "condition", "seed", "metric", "value", "n_docs", "invalid", "chance", "task",
+               "key", "kind", "teacher", "rationales", "examples", "dropped", "truncated", "checkpoint")
 
 
 @dataclass
@@ -187,14 +195,12 @@ def plan(grid: GridConfig) -> list[Cell]:
     return cells
 
 
-def primary_metric(results: Mapping[str, Any], task: str) -> tuple[str, float]:
-    """The accuracy lm-eval reports for ``task``: ``acc`` (label task) or ``exact_match`` (gen task)."""
-    scores = results["results"][task]
-    for prefix in ("acc,", "exact_match,"):
-        for key, value in scores.items():
-            if key.startswith(prefix) and "_stderr" not in key:
-                return key, float(value)
-    raise DataError(f"lm-eval reported no acc/exact_match for {task} (got {', '.join(scores)})")
+def chance_level(dataset: str, source: str, limit: int | None = None) -> float:
+    """Expected accuracy of a uniform guess over the scored eval docs (1 / number of choices, from the data)."""
+    from cot_tasks.data import EVAL_SPLIT, load_split
+
+    examples = load_split(dataset, EVAL_SPLIT[dataset], source=source)[:limit]
+    return statistics.mean(1 / len(ex.choices) for ex in examples)
 
 
 def cell_config(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
@@ -249,31 +255,69 @@ def check_attribution_file(path: Path, model: str, options: AttributionOptions) 
                         path=path)
 
 
-def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
-             attributions: str | None = None) -> dict:
+def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
+                  trust_remote_code: bool = False) -> dict[str, dict]:
+    """Both metrics of a trained cell, each a pass of lm-eval into ``eval_dir``: the gen task, then the acc task
+    (for reasoning-first cells the commit task, fed with the gen pass's samples file)."""
     from harness_plugins.evaluate import evaluate_checkpoint
+    from harness_plugins.results import results_for_task, samples_path
+
+    sources = tasks_for(cell.condition, cell.dataset)
+    common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
+                  limit=grid.eval.limit, trust_remote_code=trust_remote_code)
+    gen = sources["exact_match"].task
+    evaluate_checkpoint(checkpoint, [gen], gen_kwargs=grid.eval.gen_kwargs, **common)
+    metadata = None
+    if condition_kind(cell.condition) == REASONING_FIRST:
+        metadata = {"generations": str(samples_path(results_for_task(eval_dir, gen), gen))}
+        if grid.eval.limit is not None:
+            metadata["limit"] = grid.eval.limit
+    evaluate_checkpoint(checkpoint, [sources["acc"].task], metadata=metadata, **common)
+    metrics = {}
+    for name in METRICS:
+        task, key = sources[name]
+        results = results_for_task(eval_dir, task)
+        filter_name = key.partition(",")[2]
+        # A multiple_choice pass always picks a label: nothing is invalid there.
+        invalid = results.value(task, f"invalid,{filter_name}") if name == "exact_match" else 0.0
+        metrics[name] = {"task": task, "key": key, "value": results.value(task, key),
+                         "n_docs": results.n_docs(task), "invalid": invalid}
+    return metrics
+
+
+def merged_results(eval_dir: Path, tasks: list[str]) -> dict:
+    """One results dict holding the given tasks of several lm-eval passes (for the model card)."""
+    from harness_plugins.results import results_for_task
+
+    merged: dict[str, dict] = {"results": {}, "configs": {}, "versions": {}}
+    for task in tasks:
+        data = results_for_task(eval_dir, task).data
+        for part in merged:
+            if task in data.get(part, {}):
+                merged[part][task] = data[part][task]
+    return merged
+
+
+def run_cell(grid: GridConfig, cell: Cell, run_dir: Path, rationale_file: str,
+             attributions: str | None = None, chance: float | None = None) -> dict:
     from harness_plugins.model_card import write_model_card
 
     existing = read_run_file_json(run_dir / "run.json")
-    if existing is not None:
+    if existing is not None and "metrics" in existing:  # an older layout's run.json is scored again
         return existing
-    task = task_for(cell.condition, cell.dataset)
     config = cell_config(grid, cell, run_dir, rationale_file, attributions)
     trained = train_cell(config)
     # Evaluation is not resumable: a half-written eval folder from a killed run is redone.
     eval_dir = run_dir / "eval"
     shutil.rmtree(eval_dir, ignore_errors=True)
-    results = evaluate_checkpoint(config.output, [task], source=grid.source, output_dir=eval_dir,
-                                  batch_size=grid.eval.batch_size, device=grid.eval.device, limit=grid.eval.limit,
-                                  trust_remote_code=config.trust_remote_code, gen_kwargs=grid.eval.gen_kwargs)
-    metric, value = primary_metric(results, task)
-    row = {"dataset": cell.dataset, "condition": cell.condition, "student": cell.student, "seed": cell.seed,
-           "teacher": grid.teacher, "rationales": rationale_file, "task": task, "metric": metric, "value": value,
-           "examples": trained.examples, "dropped": trained.dropped, "truncated": trained.truncated,
-           "checkpoint": str(Path(config.output).resolve())}
+    metrics = evaluate_cell(grid, cell, config.output, eval_dir, config.trust_remote_code)
+    row = {"dataset": cell.dataset, "condition": cell.condition, "kind": condition_kind(cell.condition),
+           "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
+           "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
+           "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve())}
     if attributions:
         row["attributions"] = attributions
-    write_model_card(config.output, row, results)
+    write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))
     write_json(run_dir / "run.json", row)
     return row
 
@@ -313,6 +357,7 @@ def run_grid(grid: GridConfig) -> list[dict]:
         print(f"[{dataset}] rationales {path}: {joined} train examples joined, {unjoined} without a rationale")
     out = Path(grid.output)
     claim_run_dir(out, grid)
+    chance = {d: chance_level(d, grid.source, grid.eval.limit) for d in grid.datasets}
     rows, started = [], time.perf_counter()
     made: dict[tuple, str] = {}  # (dataset, student, seed) -> attribution file, made once per invocation
     for i, cell in enumerate(cells, 1):
@@ -325,33 +370,49 @@ def run_grid(grid: GridConfig) -> list[dict]:
             if key not in made:
                 made[key] = make_attributions(grid, cell, out, rationale_file)
             attributions = made[key]
-        rows.append(run_cell(grid, cell, run_dir, rationale_file, attributions))
+        rows.append(run_cell(grid, cell, run_dir, rationale_file, attributions, chance[cell.dataset]))
     write_csv(out / "results.csv", rows)
     print(format_table(rows))
     print(f"{len(rows)} runs in {time.perf_counter() - started:.0f}s; results: {out / 'results.csv'}")
     return rows
 
 
+def csv_rows(rows: list[dict]) -> list[dict]:
+    """One flat row per run x metric (the run's identity repeated)."""
+    out = []
+    for row in rows:
+        identity = {k: v for k, v in row.items() if k != "metrics"}
+        out += [{**identity, "metric": name, **row["metrics"][name]} for name in METRICS]
+    return out
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_rows(rows))
     write_atomic(path, buf.getvalue())
 
 
 def format_table(rows: list[dict]) -> str:
-    """Accuracy (mean over seeds) per student/condition (rows) x dataset (columns)."""
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    """Per dataset (its eval docs and chance level): both metrics and the invalid share, mean over seeds,
+    one line per student/condition."""
+    columns = ("acc", "exact_match", "invalid")
     keys = list(dict.fromkeys((r["student"], r["condition"]) for r in rows))
-    cells: dict[tuple, list[float]] = {}
-    for r in rows:
-        cells.setdefault((r["student"], r["condition"], r["dataset"]), []).append(float(r["value"]))
-    label = [f"{s} / {c}" for s, c in keys]
-    width = max([len("student / condition")] + [len(x) for x in label])
-    lines = ["student / condition".ljust(width) + "".join(f"  {d:>8}" for d in datasets)]
-    for (s, c), name in zip(keys, label):
-        vals = [cells.get((s, c, d)) for d in datasets]
-        lines.append(name.ljust(width) + "".join(
-            f"  {statistics.mean(v):8.3f}" if v else f"  {'-':>8}" for v in vals))
-    return "\n".join(lines)
+    width = max([len("student / condition")] + [len(f"{s} / {c}") for s, c in keys])
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        n_docs = sorted({r["metrics"][m]["n_docs"] for r in mine for m in METRICS})
+        chance = sorted({r["chance"] for r in mine if r.get("chance") is not None})
+        lines += ["", f"{dataset}: {'/'.join(map(str, n_docs))} eval docs, chance "
+                  + ("/".join(f"{c:.3f}" for c in chance) or "unknown"),
+                  "student / condition".ljust(width) + "".join(f"  {c:>11}" for c in columns)]
+        for s, c in keys:
+            runs = [r for r in mine if (r["student"], r["condition"]) == (s, c)]
+            if not runs:
+                continue
+            vals = [statistics.mean(r["metrics"][m]["value"] for r in runs) for m in METRICS]
+            vals.append(statistics.mean(r["metrics"]["exact_match"]["invalid"] for r in runs))
+            lines.append(f"{s} / {c}".ljust(width) + "".join(f"  {v:11.3f}" for v in vals))
+    return "\n".join(lines[1:])

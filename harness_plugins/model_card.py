@@ -15,6 +15,7 @@ import yaml
 
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
+from cot_tasks.names import COMMIT_TASKS, GEN_TASKS
 from harness_plugins.compare import dataset_of_task
 from trainers.config import read_run_record
 
@@ -60,10 +61,13 @@ def model_index(name: str, results: Mapping) -> list[dict]:
 
 def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], results: Mapping) -> str:
     checkpoint_dir = Path(checkpoint_dir)
-    for name in ("dataset", "condition", "student", "task"):
+    for name in ("dataset", "condition", "student", "metrics"):
         if not run_info.get(name):
             raise DataError("missing from run info", field=name)
-    dataset, condition, student, task = (str(run_info[k]) for k in ("dataset", "condition", "student", "task"))
+    dataset, condition, student = (str(run_info[k]) for k in ("dataset", "condition", "student"))
+    metrics = run_info["metrics"]
+    # The gen pass first: a commit task reads its samples.
+    tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()), key=lambda t: t not in GEN_TASKS)
     if dataset not in HUB_DATASETS:
         raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(HUB_DATASETS)})", field="dataset")
     name = f"cot-distill-{dataset}-{condition}-{Path(student).name}" + (
@@ -80,10 +84,14 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     })
     teacher = run_info.get("teacher") or "unknown"
     config = read_run_record(checkpoint_dir) or {}
-    value = run_info.get("value")
-    score = (f"{run_info.get('metric', 'acc')} = {float(value):.4f}" if isinstance(value, (int, float))
-             else "see metadata")
-    task_version = results.get("versions", {}).get(task)
+    versions = results.get("versions", {})
+    scores = [
+        f"- `{metric}` = {float(m['value']):.4f} (lm-eval task `{m['task']}`"
+        + (f" version {versions[m['task']]}" if m["task"] in versions else "")
+        + f", key `{m['key']}`, {m.get('n_docs', '?')} docs"
+        + (f", {float(m['invalid']):.1%} without a label" if m.get("invalid") else "") + ")"
+        for metric, m in metrics.items()
+    ]
     body = [
         f"# {name}",
         "",
@@ -97,7 +105,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         f"- **CoT condition:** `{condition}` (how the gold label and the teacher rationale form the target)",
         f"- **Teacher:** `{teacher}`",
         f"- **Rationales:** `{run_info.get('rationales') or 'none'}`",
-        f"- **Data:** {DISPLAY[dataset]} training split; scored on `{_split(results, task, dataset)}`",
+        f"- **Data:** {DISPLAY[dataset]} training split; scored on `{_split(results, tasks[0], dataset)}`",
         f"- **Seed:** {run_info.get('seed', 'unknown')}",
         "",
     ]
@@ -107,12 +115,16 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     body += [
         "## Evaluation",
         "",
-        f"lm-evaluation-harness task `{task}`" + (f" (version {task_version})" if task_version is not None else "")
-        + f": {score}. Reproduce with:",
+        "Scored with lm-evaluation-harness: `acc` is the label picked where the student commits (right after "
+        "the prompt, or after its own greedy rationale and the answer cue), `exact_match` the label it "
+        "commits to in free generation.",
+        "",
+        *scores,
+        "",
+        "Reproduce with:",
         "",
         "```bash",
-        "lm_eval --model hf --model_args pretrained=PATH_OR_HUB_ID \\",
-        f'  --include_path "$(cot-distill tasks-dir)" --tasks {task} --log_samples --output_path eval/',
+        *reproduce(tasks),
         "```",
         "",
         "`cot-distill tasks-dir` prints the folder of the cot-distill lm-eval task definitions "
@@ -121,6 +133,22 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     ]
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n" + "\n".join(body)
+
+
+def reproduce(tasks: list[str]) -> list[str]:
+    """``lm_eval`` command lines for ``tasks``; a commit task reads the samples of the gen task run before it."""
+    lines, gen = [], None
+    for task in tasks:
+        metadata = ""
+        if task in COMMIT_TASKS:
+            samples = f"eval/<model>/samples_{gen}_<timestamp>.jsonl"
+            metadata = f" --metadata '{{\"generations\": \"{samples}\"}}'"
+        elif task in GEN_TASKS:
+            gen = task
+        lines += ["lm_eval --model hf --model_args pretrained=PATH_OR_HUB_ID \\",
+                  f'  --include_path "$(cot-distill tasks-dir)" --tasks {task}{metadata} \\',
+                  "  --log_samples --output_path eval/"]
+    return lines
 
 
 def write_model_card(checkpoint_dir: str | Path, run_info: dict, results: dict) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from cot_tasks.errors import DataError
-from cot_tasks.io import iter_jsonl
+from cot_tasks.lmeval_samples import iter_samples
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,20 @@ class LmEvalResults:
                             path=self.path)
         return keys[0]
 
+    def value(self, task: str, key: str) -> float:
+        """The number lm-eval reports under ``metric,filter`` ``key`` for ``task``."""
+        value = self.tasks().get(task, {}).get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise DataError(f"no number for {key!r} of {task!r}", path=self.path)
+        return float(value)
+
+    def n_docs(self, task: str) -> int:
+        """How many docs lm-eval scored for ``task`` (after ``--limit``)."""
+        counts = self.data.get("n-samples", {}).get(task, {})
+        if not isinstance(counts.get("effective"), int):
+            raise DataError(f"no n-samples count for {task!r}", path=self.path)
+        return counts["effective"]
+
 
 def read_results(path: str | Path) -> LmEvalResults:
     path = Path(path)
@@ -69,23 +83,34 @@ def latest_results(output_dir: str | Path) -> LmEvalResults:
     return read_results(found[-1])
 
 
-def results_for_task(output_dir: str | Path, task: str) -> LmEvalResults:
-    """The newest ``results_<ts>.json`` under ``output_dir`` that holds ``task`` (a cell's tasks may be
-    scored by separate lm-eval runs into one folder)."""
+def newest_per_task(output_dir: str | Path) -> dict[str, LmEvalResults]:
+    """Each task scored under ``output_dir`` with the newest ``results_<ts>.json`` that scored it.
+
+    A grid cell's ``eval/`` holds one lm-eval run per pass (gen, then acc), each
+    with its own results file, so "the newest file" alone is not enough.
+    """
     output_dir = Path(output_dir)
     found = sorted(output_dir.rglob("results_*.json"), key=lambda p: p.name) if output_dir.is_dir() else []
-    for path in reversed(found):
+    newest: dict[str, LmEvalResults] = {}
+    for path in found:  # lm-eval's timestamps are ISO dates, so name order is time order
         results = read_results(path)
-        if task in results.tasks():
-            return results
-    raise DataError(f"no lm-eval results_*.json holds task {task!r} (run not evaluated yet?)", path=output_dir)
+        newest.update(dict.fromkeys(results.tasks(), results))
+    return newest
+
+
+def results_for_task(output_dir: str | Path, task: str) -> LmEvalResults:
+    """The newest ``results_<ts>.json`` under ``output_dir`` that scored ``task``."""
+    found = newest_per_task(output_dir).get(task)
+    if found is None:
+        raise DataError(f"no lm-eval results_*.json with task {task!r} (not evaluated yet?)", path=output_dir)
+    return found
 
 
 def samples_path(results: LmEvalResults, task: str) -> Path:
-    """The ``--log_samples`` file lm-eval wrote beside ``results`` for ``task``."""
+    """``samples_<task>_<ts>.jsonl`` written with ``results`` (``--log_samples``)."""
     path = results.path.with_name(f"samples_{task}_{results.timestamp}.jsonl")
     if not path.is_file():
-        raise DataError(f"no {path.name} next to the results (evaluate with --log_samples)", path=path.parent)
+        raise DataError(f"no {path.name} next to the results (evaluate with --log_samples)", path=results.path)
     return path
 
 
@@ -99,12 +124,11 @@ class DocScore:
 def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScore]:
     """Per-doc ``metric`` from an lm-eval samples file, for one filter."""
     out: dict[int, DocScore] = {}
-    for lineno, obj in iter_jsonl(path):
+    for lineno, obj in iter_samples(path):
         if obj.get("filter", "none") != filter_name:
             continue
-        for name in ("doc_id", metric):
-            if not isinstance(obj.get(name), (int, float)) or isinstance(obj.get(name), bool):
-                raise DataError("missing or not a number", path=path, line=lineno, field=name)
+        if not isinstance(obj.get(metric), (int, float)) or isinstance(obj.get(metric), bool):
+            raise DataError("missing or not a number", path=path, line=lineno, field=metric)
         labels = (obj.get("doc") or {}).get("labels")
         out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"),
                                            len(labels) if isinstance(labels, list) else None)

@@ -46,12 +46,12 @@ def _read_run_json(run_dir: Path) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
-    for name in ("dataset", "condition", "student", "seed", "scores"):
+    for name in ("dataset", "condition", "student", "seed", "metrics"):
         if info.get(name) is None:
-            raise DataError("missing (made by an older cot-distill? rerun the cell)" if name == "scores"
+            raise DataError("missing (made by an older cot-distill? rerun the cell)" if name == "metrics"
                             else "missing", path=path, field=name)
-    if not isinstance(info["scores"], dict):
-        raise DataError("not an object", path=path, field="scores")
+    if not isinstance(info["metrics"], dict):
+        raise DataError("not an object", path=path, field="metrics")
     return info
 
 
@@ -60,14 +60,14 @@ def load_run(run_dir: str | Path) -> list[Run]:
     run_dir = Path(run_dir)
     info = _read_run_json(run_dir)
     runs = []
-    for metric, score in sorted(info["scores"].items()):
+    for metric, score in sorted(info["metrics"].items()):
         where = run_dir / "run.json"
         if not isinstance(score, dict) or not all(isinstance(score.get(k), str) for k in ("task", "key")):
-            raise DataError("needs task and key", path=where, field=f"scores.{metric}")
+            raise DataError("needs task and key", path=where, field=f"metrics.{metric}")
         task, key = score["task"], score["key"]
         name, _, filter_name = key.partition(",")
         if name != metric or not filter_name:
-            raise DataError(f"key {key!r} is not '{metric},<filter>'", path=where, field=f"scores.{metric}.key")
+            raise DataError(f"key {key!r} is not '{metric},<filter>'", path=where, field=f"metrics.{metric}.key")
         results = results_for_task(run_dir / "eval", task)
         entry = results.tasks()[task]
         if key not in entry:

@@ -113,3 +113,19 @@ def test_compare_needs_results(tmp_path):
 
 def test_default_baselines_path_is_packaged():
     assert DEFAULT_PATH.name == "baselines.csv" and DEFAULT_PATH.parent.name == "harness_plugins"
+
+
+def test_compare_reads_both_passes_of_an_lm_eval_folder(tmp_path):
+    """A grid cell's eval/ holds the gen pass and the acc pass: rows for both, each task's newest file."""
+    out = tmp_path / "eval" / "student"
+    out.mkdir(parents=True)
+    passes = {
+        "2024-01-01T10-00-00.000001": {"cot_csqa_gen": {"exact_match,first-label": 0.1, "invalid,first-label": 0.5}},
+        "2024-01-01T10-00-05.000001": {"cot_csqa": {"acc,none": 0.3}},
+        "2024-01-01T09-00-00.000001": {"cot_csqa": {"acc,none": 0.9}},  # an older acc run
+    }
+    for ts, results in passes.items():
+        (out / f"results_{ts}.json").write_text(json.dumps({"results": results, "model_name": "s"}))
+    rows = compare([tmp_path / "eval"], baselines_path=_baselines(tmp_path, [ROW]))
+    assert sorted((r.model, r.method, round(r.value, 1)) for r in rows if r.source != "published") == [
+        ("s", "lm-eval cot_csqa", 30.0), ("s", "lm-eval cot_csqa_gen", 10.0)]

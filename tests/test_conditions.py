@@ -12,7 +12,7 @@ from cot_tasks.conditions import (
     make_target,
     normalise,
     parse_condition,
-    task_for,
+    tasks_for,
 )
 from cot_tasks.controls import body_lengths
 from cot_tasks.errors import DataError
@@ -128,10 +128,14 @@ def test_parse_and_task_routing():
     assert parse_condition("shuffled_pre@tokens") == Condition("shuffled_pre", None, True)
     assert parse_condition("masked_post:0.25").spec == "masked_post:0.25"
     assert parse_condition("shuffled_pre@tokens").slug == "shuffled_pre+tokens"
-    assert task_for("pre", "csqa") == "cot_csqa_gen" and task_for("shuffled_pre@tokens", "obqa") == "cot_obqa_gen"
+    # Both metrics for every condition; where the student commits decides the task and filter.
+    for name in ("pre", "shuffled_pre@tokens"):
+        assert tasks_for(name, "obqa") == {"acc": ("cot_obqa_commit", "acc,none"),
+                                           "exact_match": ("cot_obqa_gen", "exact_match,committed-label")}
     for name in ("none", "post", "shuffled_post", "masked_post:0.1", "filler_post", "other_post",
-                 "answer_masked_post"):
-        assert task_for(name, "quarel") == "cot_quarel"
+                 "answer_masked_post", "keytokens_post:3", "random_post:3"):
+        assert tasks_for(name, "quarel") == {"acc": ("cot_quarel", "acc,none"),
+                                             "exact_match": ("cot_quarel_gen", "exact_match,first-label")}
 
 
 @pytest.mark.parametrize("spec, message", [

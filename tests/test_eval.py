@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from cot_tasks.data import EVAL_SPLIT, load_split
-from cot_tasks.names import GEN_GROUP, GEN_TASKS, GROUP, LABEL_TASKS, label_task
-from cot_tasks.prompts import TARGET_DELIMITER, render_prompt
+from cot_tasks.names import GEN_GROUP, GEN_TASKS, GROUP, LABEL_TASKS, commit_task, gen_task, label_task
+from cot_tasks.prompts import TARGET_DELIMITER, commit_context, render_prompt
+from cot_tasks.tasks.utils import extract_label
 from harness_plugins.cli import main
 from harness_plugins.evaluate import evaluate_checkpoint
 
@@ -49,15 +50,18 @@ def test_cli_results_json(cli_run):
         assert 0.0 <= scores[name]["acc,none"] <= 1.0
         assert "acc_norm,none" not in scores[name]
     for name in GEN_TASKS:
-        assert 0.0 <= scores[name]["exact_match,committed-label"] <= 1.0
+        for filter_name in ("first-label", "committed-label"):
+            assert 0.0 <= scores[name][f"exact_match,{filter_name}"] <= 1.0
+            assert 0.0 <= scores[name][f"invalid,{filter_name}"] <= 1.0
     for name in LABEL_TASKS + GEN_TASKS:
         assert results["n-samples"][name]["effective"] == LIMIT
         assert results["configs"][name]["metadata"]["source"] == "sample"
-        assert len(_samples(out, name)) == LIMIT
+        # One line per doc and filter.
+        assert len(_samples(out, name)) == LIMIT * (2 if name in GEN_TASKS else 1)
     # The groups are the plain (macro) mean over their three datasets.
     group_acc = sum(scores[name]["acc,none"] for name in LABEL_TASKS) / len(LABEL_TASKS)
     assert scores[GROUP]["acc,none"] == pytest.approx(group_acc)
-    assert "exact_match,committed-label" in scores[GEN_GROUP]
+    assert {"exact_match,committed-label", "invalid,first-label"} <= set(scores[GEN_GROUP])
 
 
 def test_cli_gen_samples_score_the_extracted_label(cli_run):
@@ -66,20 +70,25 @@ def test_cli_gen_samples_score_the_extracted_label(cli_run):
         for sample in _samples(out, name):
             (label,) = sample["filtered_resps"]
             gold = sample["doc"]["answer"]
-            assert label in [*"ABCDE", "[invalid]"]
+            (text,) = sample["resps"][0]
+            first = sample["filter"] == "first-label"
+            expected = extract_label(text, sample["doc"]["labels"], reasoning_first=not first)
+            assert label == (expected or "[invalid]")
             assert sample["exact_match"] == float(label == gold)
+            assert sample["invalid"] == float(label == "[invalid]")
 
 
-def _hand_scored(checkpoint, dataset, limit):
-    """acc from the model's own logits: sum of log-probs of ' X' after the prompt, argmax vs gold."""
+def _hand_scored(checkpoint, dataset, limit, contexts=None):
+    """acc from the model's own logits: sum of log-probs of ' X' after the prompt (or the given
+    contexts), argmax vs gold."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
     correct, loglikelihoods = [], []
-    for ex in load_split(dataset, EVAL_SPLIT[dataset], source="sample")[:limit]:
-        prompt = render_prompt(ex)
+    for i, ex in enumerate(load_split(dataset, EVAL_SPLIT[dataset], source="sample")[:limit]):
+        prompt = contexts[i] if contexts else render_prompt(ex)
         n_prompt = len(tokenizer(prompt)["input_ids"])
         scores = []
         for label in ex.labels:
@@ -106,6 +115,32 @@ def test_simple_evaluate_acc_equals_hand_computed(tiny_checkpoint, tmp_path, dat
     assert [s["acc"] for s in samples] == correct
     lm_eval_lls = [float(ll) for s in samples for ll, _ in s["filtered_resps"]]
     assert lm_eval_lls == pytest.approx([ll for doc in loglikelihoods for ll in doc], abs=1e-4)
+
+
+def test_commit_task_scores_labels_after_the_students_own_generation(tiny_checkpoint, tmp_path):
+    """Two passes: the gen task, then the commit task fed with its samples file; the commit task's
+    log-likelihoods are the model's own scores of prompt + generated rationale + answer cue."""
+    from harness_plugins.results import results_for_task, samples_path
+
+    dataset, limit = "csqa", 3
+    gen, commit = gen_task(dataset), commit_task(dataset)
+    evaluate_checkpoint(tiny_checkpoint, [gen], source="sample", output_dir=tmp_path, batch_size=4, limit=limit,
+                        gen_kwargs="max_gen_toks=12")
+    samples = samples_path(results_for_task(tmp_path, gen), gen)
+    results = evaluate_checkpoint(tiny_checkpoint, [commit], source="sample", output_dir=tmp_path, batch_size=4,
+                                  limit=limit, metadata={"generations": str(samples), "limit": limit})
+    generated = {s["doc"]["id"]: s["resps"][0][0] for s in _samples(tmp_path, gen)}
+    examples = load_split(dataset, EVAL_SPLIT[dataset], source="sample")[:limit]
+    contexts = [commit_context(ex, generated[ex.id]) for ex in examples]
+    correct, loglikelihoods = _hand_scored(tiny_checkpoint, dataset, limit, contexts)
+    assert results["results"][commit]["acc,none"] == pytest.approx(sum(correct) / len(correct))
+    assert results["configs"][commit]["metadata"]["generations"] == str(samples)
+    commit_samples = sorted(_samples(tmp_path, commit), key=lambda s: s["doc_id"])
+    assert [s["acc"] for s in commit_samples] == correct
+    lm_eval_lls = [float(ll) for s in commit_samples for ll, _ in s["filtered_resps"]]
+    assert lm_eval_lls == pytest.approx([ll for doc in loglikelihoods for ll in doc], abs=1e-4)
+    # The newest results file is the commit pass; the gen pass is still found by its task.
+    assert results_for_task(tmp_path, gen).path != results_for_task(tmp_path, commit).path
 
 
 def test_unknown_source_is_one_line(tiny_checkpoint, capsys):

@@ -51,29 +51,56 @@ def grid_yaml(tmp: Path, src: Path, rat: Path, **over) -> Path:
     return path
 
 
-def test_grid_end_to_end_and_rerun_reuse(tmp_path, capsys):
-    src, rat = write_source(tmp_path)
-    config = grid_yaml(tmp_path, src, rat)
+def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
+    from harness_plugins.results import results_for_task, samples_path
+
+    config = grid_yaml(tmp_path, "sample", "sample", conditions=["none", "pre", "post"], rationales={"csqa": "sample"})
     assert main(["run", str(config)]) == 0
     out = tmp_path / "runs_out"
     table = capsys.readouterr().out
-    assert "tiny / none" in table and "tiny / pre" in table and "csqa" in table
+    assert "csqa: 20 eval docs, chance 0.200" in table  # 20 sample docs, 5 choices each
+    assert all(name in table for name in ("acc", "exact_match", "invalid", "tiny / none", "tiny / pre", "tiny / post"))
 
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [(r["condition"], r["task"]) for r in rows] == [("none", "cot_csqa"), ("pre", "cot_csqa_gen")]
+    assert list(rows[0])[:8] == ["dataset", "student", "condition", "seed", "metric", "value", "n_docs", "invalid"]
+    assert [(r["condition"], r["metric"], r["task"], r["key"]) for r in rows] == [
+        ("none", "acc", "cot_csqa", "acc,none"), ("none", "exact_match", "cot_csqa_gen", "exact_match,first-label"),
+        ("pre", "acc", "cot_csqa_commit", "acc,none"),
+        ("pre", "exact_match", "cot_csqa_gen", "exact_match,committed-label"),
+        ("post", "acc", "cot_csqa", "acc,none"), ("post", "exact_match", "cot_csqa_gen", "exact_match,first-label")]
     for row in rows:
-        run_dir = out / "runs" / f"csqa__{row['condition']}__tiny__seed0"
+        assert row["n_docs"] == "20" and float(row["chance"]) == pytest.approx(0.2)
+        assert 0.0 <= float(row["value"]) <= 1.0 and 0.0 <= float(row["invalid"]) <= 1.0
+        assert row["metric"] == "exact_match" or float(row["invalid"]) == 0.0
+        assert row["teacher"] == "test" and row["examples"] == "40"
+
+    for condition in ("none", "pre", "post"):
+        run_dir = out / "runs" / f"csqa__{condition}__tiny__seed0"
         run = json.loads((run_dir / "run.json").read_text())
         assert run["checkpoint"] == str((run_dir / "checkpoint").resolve())
-        assert 0.0 <= run["value"] <= 1.0 and run["teacher"] == "test" and run["examples"] == 16
-        assert list((run_dir / "eval").rglob("results_*.json"))  # lm-eval's own results file
+        assert set(run["metrics"]) == {"acc", "exact_match"}
+        for name, metric in run["metrics"].items():
+            # Each metric is what lm-eval wrote in the cell's eval/, in its own layout.
+            results = results_for_task(run_dir / "eval", metric["task"])
+            assert metric["value"] == results.tasks()[metric["task"]][metric["key"]]
+            assert metric["n_docs"] == 20 == results.n_docs(metric["task"])
+            if name == "exact_match":
+                filter_name = metric["key"].split(",")[1]
+                assert metric["invalid"] == results.tasks()[metric["task"]][f"invalid,{filter_name}"]
         assert (run_dir / "checkpoint" / "model.safetensors").exists()
+        card = (run_dir / "checkpoint" / "README.md").read_text()
+        assert f"`acc` = {run['metrics']['acc']['value']:.4f}" in card
+    # pre's acc pass read its own gen pass's generations.
+    pre_eval = out / "runs" / "csqa__pre__tiny__seed0" / "eval"
+    commit = results_for_task(pre_eval, "cot_csqa_commit")
+    gen_samples = samples_path(results_for_task(pre_eval, "cot_csqa_gen"), "cot_csqa_gen")
+    assert commit.data["configs"]["cot_csqa_commit"]["metadata"]["generations"] == str(gen_samples)
 
     # Rerun: every run reused (run.json untouched), same results.
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("run.json")}
     rows_again = run_grid(load_grid_config(config))
     assert {p: p.stat().st_mtime_ns for p in out.rglob("run.json")} == stamps
-    assert [r["value"] for r in rows_again] == [float(r["value"]) for r in rows]
+    assert [m["value"] for r in rows_again for m in r["metrics"].values()] == [float(r["value"]) for r in rows]
 
 
 def test_bad_grids_are_one_line_errors(tmp_path, capsys):
@@ -133,7 +160,8 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["csqa__keytokens_post-3__tiny__seed0"]
     from harness_plugins.runs import load_grid
 
-    assert [r.condition for r in load_grid(out)] == ["keytokens_post:3"]
+    assert sorted((r.condition, r.metric) for r in load_grid(out)) == [("keytokens_post:3", "acc"),
+                                                                      ("keytokens_post:3", "exact_match")]
     attr = out / "attributions" / "csqa__tiny__seed0.jsonl"
     rows = {r["id"]: r for r in map(json.loads, attr.read_text().splitlines())}
     assert len(rows) == 16 and {r["model"] for r in rows.values()} == {str(pre / "checkpoint")}
@@ -141,7 +169,7 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     # The cell trained on exactly " <label>. <top-3 tokens of the file, in rationale order>".
     cell = out / "runs" / "csqa__keytokens_post-3__tiny__seed0"
     run = json.loads((cell / "run.json").read_text())
-    assert run["attributions"] == str(attr) and run["task"] == "cot_csqa"
+    assert run["attributions"] == str(attr) and run["metrics"]["acc"]["task"] == "cot_csqa"
     texts, parsed = read_rationales(rat), read_attributions(attr)
     expected = [(ex.id, render_prompt(ex), f" {ex.answer}. " + span_text(
                     parsed[ex.id], " ".join(texts[ex.id].rationale.split()), sorted(rows[ex.id]["top_indices"][:3])))

@@ -17,7 +17,10 @@ RESULTS = {
     "versions": {"cot_csqa": 1.0},
 }
 RUN = {"dataset": "csqa", "condition": "post", "student": "google/gemma-2b", "seed": 0, "teacher": "gpt-4o",
-       "rationales": "r.jsonl", "task": "cot_csqa", "checkpoint": "x", "metric": "acc", "value": 0.4321}
+       "rationales": "r.jsonl", "checkpoint": "x",
+       "metrics": {"acc": {"task": "cot_csqa", "key": "acc,none", "value": 0.4321, "n_docs": 20, "invalid": 0.0},
+                   "exact_match": {"task": "cot_csqa_gen", "key": "exact_match,first-label", "value": 0.25,
+                                   "n_docs": 20, "invalid": 0.5}}}
 
 
 def _front_matter(text: str) -> dict:
@@ -42,13 +45,33 @@ def test_model_card_front_matter(tmp_path):
     assert result["metrics"] == [{"type": "accuracy", "value": 0.4321, "name": "acc (cot_csqa)"}]
     assert '--include_path "$(cot-distill tasks-dir)" --tasks cot_csqa' in text
     assert "`post`" in text and "gpt-4o" in text and '"seed": 0' in text
+    assert "`acc` = 0.4321 (lm-eval task `cot_csqa` version 1.0, key `acc,none`, 20 docs)" in text
+    assert "`exact_match` = 0.2500 (lm-eval task `cot_csqa_gen`, key `exact_match,first-label`, 20 docs, " \
+           "50.0% without a label)" in text
+
+
+def test_model_card_of_a_reasoning_first_student_has_both_metrics_and_two_passes(tmp_path):
+    run = {**RUN, "condition": "pre", "metrics": {
+        "acc": {"task": "cot_obqa_commit", "key": "acc,none", "value": 0.3, "n_docs": 4, "invalid": 0.0},
+        "exact_match": {"task": "cot_obqa_gen", "key": "exact_match,committed-label", "value": 0.2, "n_docs": 4,
+                        "invalid": 0.25}}}
+    results = {"results": {"cot_obqa_commit": {"acc,none": 0.3},
+                           "cot_obqa_gen": {"exact_match,committed-label": 0.2, "invalid,committed-label": 0.25}},
+               "versions": {"cot_obqa_commit": 1.0, "cot_obqa_gen": 2.0}}
+    text = write_model_card(tmp_path, {**run, "dataset": "obqa"}, results).read_text()
+    (entry,) = _front_matter(text)["model-index"]
+    assert [m["name"] for r in entry["results"] for m in r["metrics"]] == [
+        "acc (cot_obqa_commit)", "exact_match (cot_obqa_gen, committed-label)"]  # invalid is no accuracy
+    # The gen pass first: the commit pass reads its samples file.
+    gen_at, commit_at = text.index("--tasks cot_obqa_gen"), text.index("--tasks cot_obqa_commit")
+    assert gen_at < commit_at and '"generations": "eval/<model>/samples_cot_obqa_gen_<timestamp>.jsonl"' in text
 
 
 def test_model_card_parses_with_huggingface_hub(tmp_path):
     hub = pytest.importorskip("huggingface_hub")
     from huggingface_hub.repocard_data import model_index_to_eval_results
 
-    path = write_model_card(tmp_path, {**RUN, "dataset": "obqa", "task": "cot_obqa"},
+    path = write_model_card(tmp_path, {**RUN, "dataset": "obqa"},
                             {"results": {"cot_obqa": {"acc,none": 0.3}}})
     card = hub.ModelCard.load(path)
     assert card.data.eval_results and card.data.eval_results[0].metric_value == 0.3

@@ -49,7 +49,7 @@ def write_run(run_dir: Path, *, dataset="csqa", condition="none", student="tiny"
                     fh.write(json.dumps({"doc_id": doc_id, "filter": filt, "doc_hash": f"h{doc_id}",
                                          "doc": {"labels": list("ABCDE")}, metric: float(ok)}) + "\n")
         scores[metric] = {"task": name, "key": f"{metric},{filt}"}
-    info = {"dataset": dataset, "condition": condition, "student": student, "seed": seed, "scores": scores}
+    info = {"dataset": dataset, "condition": condition, "student": student, "seed": seed, "metrics": scores}
     (run / "run.json").write_text(json.dumps(info))
     return run
 
@@ -290,9 +290,9 @@ def test_run_json_without_scores_is_refused(tmp_path):
     rd = tmp_path / "grid"
     run = write_run(rd)
     info = json.loads((run / "run.json").read_text())
-    del info["scores"]
+    del info["metrics"]
     (run / "run.json").write_text(json.dumps(info))
-    with pytest.raises(DataError, match="scores"):
+    with pytest.raises(DataError, match="metrics"):
         build_report(rd)
 
 

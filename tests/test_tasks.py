@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from cot_tasks.data import EVAL_SPLIT, load_split
-from cot_tasks.names import ALL_NAMES, GEN_TASKS, LABEL_TASKS, gen_task, label_task
+from cot_tasks.names import ALL_NAMES, GEN_TASKS, LABEL_TASKS, commit_task, gen_task, label_task
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import DATASETS, Example
 from harness_plugins.cli import main
@@ -84,31 +84,145 @@ def test_cot_csqa_matches_builtin_commonsense_qa(tasks):
         assert builtin["doc_to_choice"].index(hf_doc[builtin["doc_to_target"]]) == ours.doc_to_target(doc)
 
 
-@pytest.mark.parametrize(
-    "output, label",
-    [
-        (" B. Because people keep food cold in a fridge.", "B"),  # label first, then rationale
-        (" B", "B"),  # label only
-        (" C\n", "C"),
-        (" (D) since plants need light", "D"),
-        (" Plants need the sun to grow.\nAnswer: D", "D"),  # rationale first
-        (" Answer: A. Wait, cold means less energy.\nAnswer: C", "C"),  # the last cue is the commitment
-        (" Rocks are heavy. Answer: (B)", "B"),
-        (" A bird can fly, so", "[invalid]"),  # an article is not a label
-        (" I am not sure.", "[invalid]"),
-        ("", "[invalid]"),
-    ],
-)
-def test_gen_regex_takes_committed_label(tasks, output, label):
-    from lm_eval.filters.extraction import RegexFilter
+LABEL_FIRST_OUTPUTS = [
+    (" B. Because people keep food cold in a fridge.", "B"),  # label first, then rationale
+    (" B", "B"),  # label only
+    (" C\n", "C"),
+    (" (D) since plants need light", "D"),
+    (" (B)", "B"),
+    (" B.", "B"),
+    (" The answer is C", "C"),
+    (" Answer: (c)", "C"),
+    (" c", "C"),  # lower case
+    (" C because it is cold", "C"),
+    (" A because birds fly", "A"),
+    (" B. Wait, no.\nAnswer: D", "B"),  # its first label is its answer; a later cue does not override it
+    (" A bird can fly, so", None),  # an article is not a label
+    (" Plants need the sun to grow.\nAnswer: D", None),  # a reasoning output has no label first
+    (" Bird", None),
+    (" I am not sure.", None),
+    ("", None),
+]
+REASONING_FIRST_OUTPUTS = [
+    (" Plants need the sun to grow.\nAnswer: D", "D"),
+    (" Answer: A. Wait, cold means less energy.\nAnswer: C", "C"),  # the last cue is the commitment
+    (" Rocks are heavy. Answer: (B)", "B"),
+    (" Rocks are heavy, so the answer is c.", "C"),
+    (" Rocks are heavy. answer: b because", "B"),
+    (" A bird can fly. Answer: A bird", None),
+    (" C. Rocks are heavy.", None),  # never committed after a cue
+    (" A A is is is", None),
+    ("", None),
+]
 
-    (regex,) = [f for f in tasks["cot_csqa_gen"].config.filter_list[0]["filter"] if f["function"] == "regex"]
-    regex_filter = RegexFilter(**{k: v for k, v in regex.items() if k != "function"})
-    assert list(regex_filter.apply([[output]], [{}])) == [[label]]
+
+@pytest.mark.parametrize("output, label", LABEL_FIRST_OUTPUTS)
+def test_extract_label_first(output, label):
+    from cot_tasks.tasks.utils import extract_label
+
+    assert extract_label(output, "ABCDE", reasoning_first=False) == label
 
 
-def test_gen_tasks_share_one_filter(tasks):
-    assert len({repr(tasks[name].config.filter_list) for name in GEN_TASKS}) == 1
+@pytest.mark.parametrize("output, label", REASONING_FIRST_OUTPUTS)
+def test_extract_label_reasoning_first(output, label):
+    from cot_tasks.tasks.utils import extract_label
+
+    assert extract_label(output, "ABCDE", reasoning_first=True) == label
+
+
+def test_extract_label_only_reads_the_docs_labels():
+    from cot_tasks.tasks.utils import extract_label
+
+    assert extract_label(" C.", ("A", "B"), reasoning_first=False) is None  # QuaRel has two choices
+    assert extract_label(" B.", ("A", "B"), reasoning_first=False) == "B"
+
+
+def test_gen_filters_and_metrics_through_lm_eval(tasks):
+    """The task's own filters (as lm-eval builds them) and process_results give exact_match and invalid."""
+    from lm_eval.api.instance import Instance
+
+    task = tasks["cot_csqa_gen"]
+    doc = {**next(iter(task.eval_docs)), "answer": "C"}
+    outputs = [" C. Because.", " Cold things.\nAnswer: C", " A bird"]
+    instances = [Instance("generate_until", doc, ("", {}), i, resps=[out]) for i, out in enumerate(outputs)]
+    for ensemble in task._filters:
+        ensemble.apply(instances)
+    got = {f.name: [task.process_results(doc, [inst.filtered_resps[f.name]]) for inst in instances]
+           for f in task._filters}
+    hit, invalid = {"exact_match": 1.0, "invalid": 0.0}, {"exact_match": 0.0, "invalid": 1.0}
+    assert got == {"first-label": [hit, invalid, invalid], "committed-label": [invalid, hit, invalid]}
+
+
+def test_gen_tasks_share_their_filters(tasks):
+    def spelled(name):
+        return [(f["name"], [step.get("filter_fn", step["function"]).__name__ if "filter_fn" in step
+                             else step["function"] for step in f["filter"]]) for f in tasks[name].config.filter_list]
+
+    assert spelled("cot_csqa_gen") == [("first-label", ["first_label", "take_first"]),
+                                       ("committed-label", ["committed_label", "take_first"])]
+    assert all(spelled(name) == spelled("cot_csqa_gen") for name in GEN_TASKS)
+
+
+def _write_generations(path, dataset, texts, *, split=None):
+    """A gen task's samples file in lm-eval's layout: one line per doc and filter."""
+    import json
+
+    examples = load_split(dataset, split or EVAL_SPLIT[dataset], source="sample")
+    with open(path, "w") as fh:
+        for doc_id, (ex, text) in enumerate(zip(examples, texts)):
+            for filter_name in ("first-label", "committed-label"):
+                fh.write(json.dumps({"doc_id": doc_id, "doc": ex.to_row(), "resps": [[text]],
+                                     "filtered_resps": ["[invalid]"], "filter": filter_name}) + "\n")
+    return path
+
+
+def _commit_task(dataset, **metadata):
+    from lm_eval.tasks import get_task_dict
+
+    manager = task_manager({"source": "sample", **metadata}, include_defaults=False)
+    name = commit_task(dataset)
+    return (manager.load([name])["tasks"] if hasattr(manager, "load") else get_task_dict([name], manager))[name]
+
+
+def test_commit_task_context_is_prompt_rationale_cue(tmp_path):
+    texts = [" Money is kept safe.\nAnswer: B", " Cold keeps food.  Answer: (C) and more", " No cue here \n", ""]
+    path = _write_generations(tmp_path / "s.jsonl", "csqa", texts)
+    task = _commit_task("csqa", generations=str(path), limit=4)
+    examples = load_split("csqa", EVAL_SPLIT["csqa"], source="sample")[:4]
+    docs = list(task.eval_docs)
+    assert task.OUTPUT_TYPE == "multiple_choice" and [d["id"] for d in docs] == [ex.id for ex in examples]
+    rationales = [" Money is kept safe.", " Cold keeps food.", " No cue here", ""]
+    for doc, ex, rationale in zip(docs, examples, rationales):
+        # The layout of a pre training target up to its label: " <rationale>\nAnswer: B".
+        assert task.doc_to_text(doc) == render_prompt(ex) + rationale + "\nAnswer:"
+        assert task.doc_to_choice(doc) == list(ex.labels)
+        assert task.doc_to_target(doc) == ex.labels.index(ex.answer)
+    assert task.config.target_delimiter == " "
+
+
+def test_commit_task_bad_generations_are_one_line_errors(tmp_path):
+    from cot_tasks.errors import DataError
+
+    n = len(load_split("csqa", EVAL_SPLIT["csqa"], source="sample"))
+    full = _write_generations(tmp_path / "full.jsonl", "csqa", ["x\nAnswer: A"] * n)
+    cases = [
+        ({}, "needs metadata key 'generations'"),
+        ({"generations": str(tmp_path / "nope.jsonl")}, "nope.jsonl: lm-eval samples file not found"),
+        ({"generations": str(_write_generations(tmp_path / "obqa.jsonl", "obqa", ["x"] * 3))},
+         "obqa.jsonl:1: field 'doc.dataset': a 'obqa' doc, expected csqa validation generations"),
+        ({"generations": str(_write_generations(tmp_path / "train.jsonl", "csqa", ["x"] * 3, split="train"))},
+         "train.jsonl:1: field 'doc.split'"),
+        ({"generations": str(_write_generations(tmp_path / "part.jsonl", "csqa", ["x"] * 3))},
+         f"part.jsonl: no generation for {n - 3} of {n} csqa validation docs"),
+        ({"generations": str(full)}, None),
+    ]
+    for metadata, message in cases:
+        if message is None:
+            assert len(list(_commit_task("csqa", **metadata).eval_docs)) == n
+            continue
+        with pytest.raises(DataError) as err:
+            _commit_task("csqa", **metadata)
+        assert message in str(err.value) and "\n" not in str(err.value), (metadata, str(err.value))
 
 
 def test_cli_tasks_dir_and_tasks(capsys):
