@@ -295,6 +295,11 @@ def task_for(condition: str | Condition, dataset: str) -> str:
     return gen_task(dataset) if CONDITIONS[cond.name].scored_by == "gen" else label_task(dataset)
 
 
+def label_first(condition: str | Condition) -> bool:
+    """Whether the target starts with ``" <label>"``: the conditions the label-first task scores."""
+    return CONDITIONS[parse_condition(condition).name].scored_by == "label"
+
+
 def needs_attributions(condition: str | Condition) -> bool:
     return CONDITIONS[parse_condition(condition).name].needs_attributions
 
