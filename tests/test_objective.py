@@ -31,7 +31,8 @@ def test_grad_accum_gives_the_gradient_of_one_batch(tiny_checkpoint, tok):
     from trainers.model import TargetLoss, accumulate
 
     # float64 and no dropout: the paths below differ only in rounding (~1e-15), so 1e-6 is loose.
-    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint).double().eval()
+    # Eager attention: transformers 4.45's SDPA mask overflows in float64 (tox env oldest).
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, attn_implementation="eager").double().eval()
     loss_model = TargetLoss(model)
     exs = load_split("csqa", "train", source="sample")[:4]
     rationale = "People keep such things where they are safe and easy to reach, so that is the place. " * 2
