@@ -328,6 +328,11 @@ def tasks_for(condition: str | Condition, dataset: str) -> dict[str, MetricSourc
             "exact_match": MetricSource(gen_task(dataset), f"exact_match,{gen_filter}")}
 
 
+def label_first(condition: str | Condition) -> bool:
+    """Whether the target starts with ``" <label>"``: the conditions the label-first task scores."""
+    return condition_kind(condition) == LABEL_FIRST
+
+
 def needs_attributions(condition: str | Condition) -> bool:
     return CONDITIONS[parse_condition(condition).name].needs_attributions
 

@@ -135,12 +135,13 @@ def test_target_only_logits_give_the_same_loss(tiny_checkpoint, tok):
     batch = collate([encode(tok, render_prompt(e), make_target(e, "It is kept there " * (i + 1), "post"), 256)
                      for i, e in enumerate(exs)], tok.eos_token_id)
     with torch.no_grad():
-        fast = TargetLoss(model, True)(**batch)
-        full = TargetLoss(model, False)(**batch)
+        fast, n = TargetLoss(model, True)(**batch)  # summed over target tokens, and their count
+        full, n_full = TargetLoss(model, False)(**batch)
         hf = model(**batch).loss  # transformers' own shifted cross-entropy
     assert TargetLoss(model, True).target_only_logits
+    assert n == n_full == (batch["labels"][:, 1:] != IGNORE).sum()
     torch.testing.assert_close(fast, full)
-    torch.testing.assert_close(fast, hf)
+    torch.testing.assert_close(fast / n, hf)
 
 
 class Killed(Exception):

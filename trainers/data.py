@@ -29,38 +29,88 @@ class Encoded:
         return len(self.input_ids) - self.n_prompt
 
 
-def _ids(tokenizer, text: str, special: bool = False) -> list[int]:
-    if special:
-        # The tokenizer's own default (BOS for Gemma, nothing for GPT-2), as lm-eval's HFLM encodes.
-        return list(tokenizer(text)["input_ids"])
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+def lm_eval_adds_special_tokens(model_type: str) -> bool:
+    """Whether the installed lm-eval's HFLM, with default arguments, encodes a context with the
+    tokenizer's special tokens (the BOS of Llama- and Gemma-style tokenizers) for this model type.
+
+    The one place that knows: lm-eval <= 0.4.9 defaults ``add_bos_token=False`` and encodes
+    without special tokens except for Gemma-family model types; from 0.4.10 the default is
+    None, which leaves the tokenizer's own default (special tokens on). Detected from HFLM's
+    signature rather than a version number, so a patched or backported lm-eval is read as it is.
+    """
+    import inspect
+
+    from lm_eval.models.huggingface import HFLM
+
+    default = inspect.signature(HFLM.__init__).parameters["add_bos_token"].default
+    if default is None:
+        return True
+    return bool(default) or "gemma" in model_type
 
 
-def encode(tokenizer, prompt: str, target: Target, max_length: int, *, example_id: str = "?") -> Encoded:
+def _ids(tokenizer, text: str, special: bool) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+
+def _name(tokenizer) -> str:
+    return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+
+
+def encode(tokenizer, prompt: str, target: Target, max_length: int, *, special_tokens: bool = True,
+           label: str | None = None, example_id: str = "?") -> Encoded:
     """Prompt + target + EOS, tokenised the way lm-eval scores it; an over-long rationale is cut.
 
-    Like lm-eval, the pair is tokenised whole and split where the prompt's own
-    tokens end, so training sees exactly the tokens the evaluation scores. Only
-    ``target.body`` (the rationale) is ever cut: the prompt with its choices and
-    the label survive or the example is refused.
+    As lm-eval's ``_encode_pair`` does, the prompt is encoded alone and the pair
+    whole, and the target is the whole's tokens past the prompt's count, so training
+    sees exactly the tokens the evaluation scores. ``special_tokens``: whether lm-eval
+    adds them (:func:`lm_eval_adds_special_tokens`). Only ``target.body`` (the rationale)
+    is ever cut, in the token space of the whole encoding: tokenising the pieces
+    separately would give SentencePiece tokenizers a stray ``▁`` before each piece.
+
+    ``label`` (label-first conditions): the first target token must decode to exactly
+    this label. A tokenizer that cannot spell it so fails every example of that label
+    alike, so this stops the run (a skip would silently drop one answer letter).
     """
     eos = tokenizer.eos_token_id
     if eos is None:
         raise DataError("the student tokenizer has no EOS token")
-    prompt_ids = _ids(tokenizer, prompt, special=True)
-    whole = _ids(tokenizer, prompt + target.text, special=True)
-    if whole[: len(prompt_ids)] != prompt_ids:
-        # The tokenizer merged across the prompt/target seam: fall back to separate pieces.
-        whole = prompt_ids + _ids(tokenizer, target.text)
-    ids = whole + [eos]
-    if len(ids) <= max_length:
-        return Encoded(tuple(ids), len(prompt_ids))
-    head, body, tail = (_ids(tokenizer, part) for part in (target.head, target.body, target.tail))
-    room = max_length - len(prompt_ids) - len(head) - len(tail) - 1
+    prompt_ids = _ids(tokenizer, prompt, special_tokens)
+    n = len(prompt_ids)
+    text = prompt + target.text
+    whole = _ids(tokenizer, text, special_tokens)
+    ids = prompt_ids + whole[n:] + [eos]
+    truncated = len(ids) > max_length
+    if truncated:
+        ids = _cut_body(tokenizer, text, ids, n, special_tokens, len(prompt) + len(target.head), len(target.body),
+                        max_length, example_id)
+    if label is not None:
+        first = tokenizer.decode(ids[n:n + 1]).strip()
+        if first != label:
+            raise DataError(f"example {example_id!r}: the first target token is {first!r}, not the label "
+                            f"{label!r}, under tokenizer {_name(tokenizer)!r}; label-first conditions need "
+                            "the label as a token of its own")
+    return Encoded(tuple(ids), n, truncated=truncated)
+
+
+def _cut_body(tokenizer, text: str, ids: list[int], n_prompt: int, special: bool, body_start: int,
+              body_len: int, max_length: int, example_id: str) -> list[int]:
+    """Drop the last rationale tokens of ``ids`` (``text`` encoded whole) until it fits."""
+    if body_len and not tokenizer.is_fast:
+        raise DataError(f"example {example_id!r}: cutting an over-long rationale needs a fast tokenizer's "
+                        f"offsets; {_name(tokenizer)!r} is slow; raise --max-length")
+    body = []
+    if body_len:
+        offsets = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)["offset_mapping"]
+        # Tokens wholly inside the rationale's characters; one straddling its edges belongs to
+        # the label or the answer cue and is kept.
+        body = [i for i in range(n_prompt, len(ids) - 1)
+                if body_start <= offsets[i][0] < offsets[i][1] <= body_start + body_len]
+    lo, hi = (body[0], body[-1] + 1) if body else (len(ids) - 1, len(ids) - 1)
+    room = max_length - (len(ids) - (hi - lo))
     if room < 0:
         raise DataError(f"example {example_id!r}: prompt and label alone take {max_length - room} tokens "
                         f"> max_length {max_length}; raise --max-length")
-    return Encoded(tuple(prompt_ids + head + body[:room] + tail + [eos]), len(prompt_ids), truncated=True)
+    return ids[:lo + room] + ids[hi:]
 
 
 def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -109,6 +159,17 @@ def batch_schedule(lengths: Sequence[int], batch_size: int, epochs: float, seed:
             batches = batches[: max(1, round(len(batches) * (epochs - whole)))]
         out += batches
     return out
+
+
+def step_token_counts(schedule: Sequence[Sequence[int]], n_targets: Sequence[int], per_step: int) -> list[int]:
+    """Target tokens of each optimizer step, over all its micro-batches and processes.
+
+    Process r takes ``schedule[r::world]`` and steps every ``grad_accum`` of its
+    micro-batches, so step s covers ``schedule[s * per_step:(s + 1) * per_step]``
+    (``per_step = world * grad_accum``), whichever process holds which.
+    """
+    return [sum(n_targets[i] for batch in schedule[s:s + per_step] for i in batch)
+            for s in range(0, len(schedule), per_step)]
 
 
 def data_sha256(rows: Sequence[tuple[str, str, str]]) -> str:

@@ -20,18 +20,26 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cot_tasks.conditions import build_targets, parse_condition
+from cot_tasks.conditions import build_targets, label_first, parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_json_atomic
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from trainers.config import RUN_FILE, TrainConfig, read_run_record
-from trainers.data import Encoded, batch_schedule, collate, data_sha256, encode, file_sha256
+from trainers.data import (
+    Encoded,
+    batch_schedule,
+    collate,
+    data_sha256,
+    encode,
+    file_sha256,
+    lm_eval_adds_special_tokens,
+    step_token_counts,
+)
 
 STATE_DIR = ".train_state"
 INIT_DIR = ".student_init"
@@ -101,11 +109,11 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
     from cot_tasks.rationales import read_rationales
     from cot_tasks.rationales.keytokens import read_attributions
-    from trainers.model import TargetLoss
+    from trainers.model import TargetLoss, accumulate, param_groups
 
     config.check()
     cond = parse_condition(config.condition)
@@ -166,7 +174,12 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     if record is not None and record.get("data_sha256") not in (None, data_hash):
         raise DataError("output folder holds a run of this config on different data; choose another --output",
                         path=out)
-    encoded: list[Encoded] = [encode(tokenizer, prompt, target, config.max_length, example_id=ex.id)
+    # BOS or not as lm-eval will encode the same prompt for this model.
+    model_type = AutoConfig.from_pretrained(student, trust_remote_code=config.trust_remote_code).model_type
+    special_tokens = lm_eval_adds_special_tokens(model_type)
+    check_label = label_first(cond)
+    encoded: list[Encoded] = [encode(tokenizer, prompt, target, config.max_length, special_tokens=special_tokens,
+                                     label=ex.answer if check_label else None, example_id=ex.id)
                               for (ex, target), (_, prompt, _) in zip(pairs, rows)]
     n_truncated = sum(e.truncated for e in encoded)
     run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",
@@ -184,12 +197,15 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     schedule = schedule[: len(schedule) - len(schedule) % world]
     local = schedule[rank::world]
     total_steps = math.ceil(len(local) / config.grad_accum)
+    # Counted from the schedule every process holds: the divisor is known before the backward
+    # passes without a collective, and a resumed run recomputes it alike.
+    step_tokens = step_token_counts(schedule, [e.n_target for e in encoded], world * config.grad_accum)
 
     # --- model, optimizer, schedule ---
     set_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(student, trust_remote_code=config.trust_remote_code)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     loss_model, optimizer = accelerator.prepare(TargetLoss(model, config.target_only_logits), optimizer)
     # The scheduler is stepped once per optimizer step here (not accelerate's per-process stepping),
@@ -212,16 +228,9 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     first = step * config.grad_accum
     for group_start in range(first, len(local), config.grad_accum):
         group = local[group_start:group_start + config.grad_accum]
-        stats = torch.zeros(2, device=accelerator.device)  # summed loss x tokens, tokens
-        for i, indices in enumerate(group):
-            batch = {k: v.to(accelerator.device) for k, v in collate([encoded[j] for j in indices], pad_id).items()}
-            # Gradients are all-reduced only on the group's last micro-batch.
-            sync = i == len(group) - 1
-            with nullcontext() if sync else accelerator.no_sync(loss_model):
-                loss = loss_model(**batch)
-                accelerator.backward(loss / len(group))
-            n = (batch["labels"][:, 1:] != -100).sum()
-            stats += torch.stack([loss.detach().float() * n, n.float()])
+        batches = [{k: v.to(accelerator.device) for k, v in collate([encoded[j] for j in indices], pad_id).items()}
+                   for indices in group]
+        stats = accumulate(accelerator, loss_model, batches, step_tokens[step])  # summed loss, tokens
         if config.max_grad_norm:
             accelerator.clip_grad_norm_(loss_model.parameters(), config.max_grad_norm)
         optimizer.step()
