@@ -117,21 +117,25 @@ def samples_path(results: LmEvalResults, task: str) -> Path:
 @dataclass(frozen=True)
 class DocScore:
     score: float
-    doc_hash: str | None
+    doc_hash: str | None  # lm-eval's hash of the doc as the task saw it (a commit doc holds a generation too)
     n_choices: int | None = None  # answer options of the doc, where the sample carries it (chance level)
 
 
-def read_samples(path: Path, metric: str, filter_name: str) -> dict[int, DocScore]:
-    """Per-doc ``metric`` from an lm-eval samples file, for one filter."""
-    out: dict[int, DocScore] = {}
+def read_samples(path: Path, metric: str, filter_name: str) -> dict[str, DocScore]:
+    """Per-doc ``metric`` from an lm-eval samples file, for one filter, keyed by the example id of our
+    docs (the same question under every task) or, for other tasks' docs, by lm-eval's doc_id."""
+    out: dict[str, DocScore] = {}
     for lineno, obj in iter_samples(path):
         if obj.get("filter", "none") != filter_name:
             continue
         if not isinstance(obj.get(metric), (int, float)) or isinstance(obj.get(metric), bool):
             raise DataError("missing or not a number", path=path, line=lineno, field=metric)
-        labels = (obj.get("doc") or {}).get("labels")
-        out[int(obj["doc_id"])] = DocScore(float(obj[metric]), obj.get("doc_hash"),
-                                           len(labels) if isinstance(labels, list) else None)
+        doc = obj.get("doc") if isinstance(obj.get("doc"), dict) else {}
+        key = doc["id"] if isinstance(doc.get("id"), str) else f"doc_id {obj['doc_id']}"
+        if key in out:
+            raise DataError(f"doc {key!r} appears twice for filter {filter_name!r}", path=path, line=lineno)
+        labels = doc.get("labels")
+        out[key] = DocScore(float(obj[metric]), obj.get("doc_hash"), len(labels) if isinstance(labels, list) else None)
     if not out:
         raise DataError(f"no samples with filter {filter_name!r}", path=path)
     return out

@@ -31,7 +31,7 @@ class Run:
     value: float
     invalid: float | None  # share of outputs with no extractable label (generation metrics)
     version: object
-    docs: Mapping[int, DocScore] = field(repr=False)
+    docs: Mapping[str, DocScore] = field(repr=False)  # by example id (results.read_samples)
 
     @property
     def cell(self) -> str:

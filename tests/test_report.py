@@ -21,16 +21,17 @@ TS = "2026-01-01T00-00-00.000001"
 
 
 def write_run(run_dir: Path, *, dataset="csqa", condition="none", student="tiny", seed=0, correct=(1, 0, 1, 1),
-              metrics=("acc",), task=None, version=1.0, ts=TS, samples=True, gen_correct=None) -> Path:
+              metrics=("acc",), task=None, version=1.0, ts=TS, samples=True, gen_correct=None,
+              merge=False) -> Path:
     """One grid cell in the layout `cot-distill run` + lm-eval write: run.json, results and samples.
 
     ``metrics``: which of acc (task cot_<ds>) / exact_match (task cot_<ds>_gen, with invalid) the cell has;
-    ``gen_correct``: per-doc exact_match (default: ``correct``).
+    ``gen_correct``: per-doc exact_match (default: ``correct``); ``merge``: add to the cell's run.json.
     """
     run = run_dir / "runs" / f"{dataset}__{condition}__{student}__seed{seed}"
     out = run / "eval" / "student"
-    out.mkdir(parents=True)
-    scores = {}
+    out.mkdir(parents=True, exist_ok=merge)
+    scores = json.loads((run / "run.json").read_text())["metrics"] if merge else {}
     for metric in metrics:
         gen = metric == "exact_match"
         name = task or (f"cot_{dataset}_gen" if gen else f"cot_{dataset}")
@@ -42,12 +43,14 @@ def write_run(run_dir: Path, *, dataset="csqa", condition="none", student="tiny"
         results = {"results": {name: entry}, "configs": {name: {"task": name, "test_split": "validation"}},
                    "versions": {name: version}, "model_name": str(run / "checkpoint")}
         stamp = ts if not gen else ts.replace("00-00-00", "00-00-01")
+        stamp = stamp.replace("00.000001", "00.000002") if merge else stamp
         (out / f"results_{stamp}.json").write_text(json.dumps(results))
         if samples:
             with open(out / f"samples_{name}_{stamp}.jsonl", "w") as fh:
                 for doc_id, ok in enumerate(docs):
-                    fh.write(json.dumps({"doc_id": doc_id, "filter": filt, "doc_hash": f"h{doc_id}",
-                                         "doc": {"labels": list("ABCDE")}, metric: float(ok)}) + "\n")
+                    fh.write(json.dumps({"doc_id": doc_id, "filter": filt, "doc_hash": f"{name}-h{doc_id}",
+                                         "doc": {"id": f"q{doc_id}", "labels": list("ABCDE")},
+                                         metric: float(ok)}) + "\n")
         scores[metric] = {"task": name, "key": f"{metric},{filt}"}
     info = {"dataset": dataset, "condition": condition, "student": student, "seed": seed, "metrics": scores}
     (run / "run.json").write_text(json.dumps(info))
@@ -179,9 +182,12 @@ def _grid(tmp_path: Path) -> Path:
     write_run(rd, condition="post", seed=0, metrics=both, correct=[1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
     write_run(rd, condition="post", seed=1, metrics=both, correct=[1, 1, 1, 1, 1, 1, 1, 0, 0, 0])
     write_run(rd, condition="post", seed=2, metrics=both, correct=[1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    # pre commits after its own rationale: its acc comes from the commit task, whose docs (holding the
+    # generation) hash differently; the example ids pair them with the other cells' docs.
     for seed in range(3):
-        write_run(rd, condition="pre", seed=seed, metrics=both, correct=[0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
-                  gen_correct=[0] * 10)
+        write_run(rd, condition="pre", seed=seed, metrics=("exact_match",), gen_correct=[0] * 10)
+        write_run(rd, condition="pre", seed=seed, metrics=("acc",), correct=[0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+                  task="cot_csqa_commit", merge=True)
     return rd
 
 
@@ -323,7 +329,7 @@ def test_different_docs_under_same_id_refused(tmp_path):
     write_run(rd, condition="none")
     post = write_run(rd, condition="post")
     samples = next(post.rglob("samples_*.jsonl"))
-    samples.write_text(samples.read_text().replace('"h0"', '"other"'))
+    samples.write_text(samples.read_text().replace('"cot_csqa-h0"', '"other"'))
     with pytest.raises(DataError, match="different document"):
         build_report(rd, n_resamples=100)
     _assert_nothing_written(rd)
