@@ -221,6 +221,30 @@ def test_cli_list_path_and_unknown(cache, capsys):
     assert err.count("\n") == 1 and "known: smollm2-135m" in err
 
 
+def test_named_student_reaches_trainer_attribution_and_lens(cache, tiny_checkpoint, tmp_path):
+    """A fetched student (here the tiny checkpoint in its cache folder) is accepted by name everywhere."""
+    import shutil
+
+    from cot_tasks.data import load_split
+    from cot_tasks.sample import rationale_path
+    from harness_plugins.lens import lens_scores
+    from trainers.attribution import AttributionConfig, run_attribution
+    from trainers.config import TrainConfig
+    from trainers.train import train
+
+    shutil.copytree(tiny_checkpoint, cache / "students" / "smollm2-135m")
+    examples = load_split("obqa", "train", "sample")[:2]
+    result = train(TrainConfig(dataset="obqa", student="smollm2-135m", rationales=str(rationale_path("obqa")),
+                               output=str(tmp_path / "ckpt"), epochs=1, batch_size=2, max_length=256),
+                   examples=examples, progress=False)
+    assert result.steps == 1
+    report = run_attribution(AttributionConfig(model="smollm2-135m", dataset="obqa", rationales=rationale_path("obqa"),
+                                               out=tmp_path / "attr.jsonl", steps=2, k=2, device="cpu"), examples)
+    assert report.attributed == 2
+    scores = lens_scores("smollm2-135m", load_split("obqa", "test", "sample")[:2], device="cpu")
+    assert scores and scores[0].checkpoint.endswith("smollm2-135m")
+
+
 # ---------------------------------------------------------------- the real SmolLM2 (network, once)
 
 

@@ -32,6 +32,7 @@ from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from trainers.config import RUN_FILE, TrainConfig, read_run_record
 from trainers.data import Encoded, batch_schedule, collate, data_sha256, encode, file_sha256
+from trainers.students import resolve_student
 
 STATE_DIR = ".train_state"
 INIT_DIR = ".student_init"
@@ -140,7 +141,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
             write_json(out / RUN_FILE, {"identity": identity, "status": "starting"})
     accelerator.wait_for_everyone()
 
-    student = config.student
+    student = resolve_student(config.student)
     if student == "tiny":
         corpus = [render_prompt(ex) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
         if main:
