@@ -17,7 +17,8 @@ def register(sub) -> None:
     p.add_argument("--rationales", help="rationale file (JSON lines); optional only for --condition none")
     p.add_argument("--attributions", metavar="FILE",
                    help="attribution file from `cot-distill attribute` (keytokens_post:K, random_post:K only)")
-    p.add_argument("--student", default=_DEFAULTS.student, help="hub name, local path, or 'tiny' (default: tiny)")
+    p.add_argument("--student", default=_DEFAULTS.student,
+                   help="hub name, local path, a named student (cot-distill students list) or 'tiny' (default: tiny)")
     p.add_argument("--output", required=True, help="checkpoint folder")
     p.add_argument("--source", default=_DEFAULTS.source, help="sample | hub | directory of original files")
     p.add_argument("--epochs", type=float, default=_DEFAULTS.epochs)
