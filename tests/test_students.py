@@ -245,6 +245,77 @@ def test_named_student_reaches_trainer_attribution_and_lens(cache, tiny_checkpoi
     assert scores and scores[0].checkpoint.endswith("smollm2-135m")
 
 
+# ---------------------------------------------------------------- tokenizers rebuilt from GGUF fields
+
+
+class FakeFields:
+    """``GGUFFields`` without a file: the tokenizer builder only reads ``get``."""
+
+    path = Path("fake.gguf")
+
+    def __init__(self, fields: dict):
+        self.fields = fields
+
+    def get(self, key, default=None):
+        if key not in self.fields and default is None:
+            raise DataError("GGUF file lacks this field", path=self.path, field=key)
+        return self.fields.get(key, default)
+
+
+def byte_level_fields(pre: str) -> FakeFields:
+    from tokenizers import pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    merges = ["i n", "2 0", "20 2", "202 4", "Ġ A", "Ġ 2024"]
+    tokens = ["<|endoftext|>", "<|im_start|>"] + alphabet + [m.replace(" ", "") for m in merges]
+    return FakeFields({"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre, "tokenizer.ggml.tokens": tokens,
+                       "tokenizer.ggml.token_type": [3, 3] + [1] * (len(tokens) - 2), "tokenizer.ggml.merges": merges,
+                       "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 1})
+
+
+def test_byte_level_rebuild_follows_the_gguf_pre_tokenizer():
+    from trainers.gguf_convert import build_tokenizer, plain_text_specials
+
+    fields = byte_level_fields("smollm")
+    tok = build_tokenizer(fields, plain_text_specials(fields, "<|endoftext|>"), 64)
+    assert tok.bos_token == tok.eos_token == "<|endoftext|>"
+    assert tok.convert_ids_to_tokens(tok("in 2024 A").input_ids) == ["in", "Ġ", "2", "0", "2", "4", "ĠA"]
+    assert tok.decode(tok("in 2024, é<|im_start|>").input_ids) == "in 2024, é<|im_start|>"
+    assert tok.convert_ids_to_tokens(tok("<|im_start|>").input_ids) == ["<|im_start|>"]  # a control token
+    plain = byte_level_fields("gpt-2")
+    tok = build_tokenizer(plain, plain_text_specials(plain, None), 64)
+    assert tok.bos_token == "<|im_start|>"  # what the GGUF says, when no text token overrides it
+    assert tok.convert_ids_to_tokens(tok("in 2024").input_ids) == ["in", "Ġ2024"]
+    with pytest.raises(DataError, match="unsupported byte-level pre-tokenizer 'qwen2'"):
+        build_tokenizer(byte_level_fields("qwen2"), plain_text_specials(plain, None), 64)
+
+
+def spm_fields(scores: dict[str, float]) -> FakeFields:
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    pieces = list(scores) + ["<0x21>"]
+    return FakeFields({"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": specials + pieces,
+                       "tokenizer.ggml.scores": [0.0] * 4 + list(scores.values()) + [0.0],
+                       "tokenizer.ggml.token_type": [3, 3, 3, 2] + [1] * len(scores) + [6],
+                       "tokenizer.ggml.bos_token_id": 2, "tokenizer.ggml.eos_token_id": 1,
+                       "tokenizer.ggml.padding_token_id": 0, "tokenizer.ggml.unknown_token_id": 3,
+                       "tokenizer.ggml.add_bos_token": True, "tokenizer.ggml.add_space_prefix": False})
+
+
+@pytest.mark.parametrize("better, pieces", [("bc", ["a", "bc"]), ("ab", ["ab", "c"])])
+def test_sentencepiece_rebuild_merges_the_best_scored_pair_first(better, pieces):
+    from trainers.gguf_convert import build_tokenizer, plain_text_specials
+
+    scores = {"▁": -1, "a": -2, "b": -3, "c": -4, "ab": -6, "bc": -6}
+    scores[better] = -5
+    fields = spm_fields(scores)
+    tok = build_tokenizer(fields, plain_text_specials(fields, None), 64)
+    assert (tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token) == ("<bos>", "<eos>", "<pad>", "<unk>")
+    assert tok.convert_ids_to_tokens(tok("abc").input_ids) == ["<bos>"] + pieces
+    ids = tok("a b!").input_ids  # no dummy prefix (Gemma); '!' is not a piece: byte fallback
+    assert tok.convert_ids_to_tokens(ids) == ["<bos>", "a", "▁", "b", "<0x21>"]
+    assert tok.decode(ids, skip_special_tokens=True) == "a b!"
+
+
 # ---------------------------------------------------------------- the real SmolLM2 (network, once)
 
 
@@ -294,8 +365,20 @@ def check_plain_text(tok):
 
 def check_labels(tok):
     for letter in "ABCDE":
-        assert len(tok(f" {letter}").input_ids) == 1
-        assert tok(f"Answer: {letter}").input_ids[-1] == tok(f" {letter}").input_ids[0]
+        ids = tok(f" {letter}", add_special_tokens=False).input_ids
+        assert len(ids) == 1 and tok(f"Answer: {letter}").input_ids[-1] == ids[0]
+
+
+def perplexity(tok, model, text):
+    import torch
+
+    ids = tok(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return torch.exp(model(ids, labels=ids).loss).item()
+
+
+FOX = "The quick brown fox jumps over the lazy dog."
+SALAD = " ".join(random.Random(0).sample(FOX.split(), k=len(FOX.split())))
 
 
 @pytest.mark.network
@@ -315,19 +398,24 @@ def test_smollm2_label_letters_are_single_tokens(smollm2):
 
 @pytest.mark.network
 def test_smollm2_perplexity_tells_sentences_from_word_salad(smollm2):
-    import torch
-
     tok, model = smollm2
-
-    def perplexity(text):
-        ids = tok(text, return_tensors="pt").input_ids
-        with torch.no_grad():
-            return torch.exp(model(ids, labels=ids).loss).item()
-
-    fox = "The quick brown fox jumps over the lazy dog."
-    words = fox.split()
-    random.Random(0).shuffle(words)
-    paris = perplexity("Paris is the capital and most populous city of France.")
-    assert paris < 20 and perplexity(fox) < 100  # measured: 8.9 and 55
-    assert perplexity(" ".join(words)) > 20 * perplexity(fox)
+    paris = perplexity(tok, model, "Paris is the capital and most populous city of France.")
+    assert paris < 20 and perplexity(tok, model, FOX) < 100  # measured: 8.9 and 55
+    assert perplexity(tok, model, SALAD) > 20 * perplexity(tok, model, FOX)
     assert model.config.model_type == "llama" and model.generation_config.eos_token_id == tok.eos_token_id
+
+
+def test_gemma3_once_fetched(monkeypatch):
+    """Gemma-3 (238 MB, minutes to convert) is checked where it is already in the cache."""
+    path = students.student_dir("gemma3-270m")
+    if not path.is_dir():
+        pytest.skip(f"gemma3-270m not in {path.parent} (cot-distill students fetch gemma3-270m)")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+    for text in TEXTS:
+        ids = tok(text).input_ids
+        assert ids[0] == tok.bos_token_id and tok.decode(ids[1:]) == text  # Gemma reads after <bos>
+    check_labels(tok)
+    assert perplexity(tok, model, FOX) < 30  # measured: 12.4 (transformers' own GGUF tokenizer: ~9,000)
+    assert perplexity(tok, model, SALAD) > 20 * perplexity(tok, model, FOX)
