@@ -64,8 +64,8 @@ def plain_text_specials(meta: GGUFFields, text_token: str | None) -> Specials:
     if text_token is not None:
         return Specials(text_token, text_token, text_token, text_token, add_bos)
     bos, eos = tokens[meta.get("tokenizer.ggml.bos_token_id")], tokens[meta.get("tokenizer.ggml.eos_token_id")]
-    pad = tokens[meta.get("tokenizer.ggml.padding_token_id", -1)] if "tokenizer.ggml.padding_token_id" in \
-        meta.fields else eos
+    pad_id = meta.get("tokenizer.ggml.padding_token_id", -1)
+    pad = tokens[pad_id] if pad_id >= 0 else eos
     return Specials(bos, eos, pad, tokens[unk_id] if unk_id >= 0 else None, add_bos)
 
 

