@@ -122,16 +122,18 @@ def main(argv=None) -> int:
     model = model.to(args.device).eval()
     for param in model.parameters():
         param.requires_grad_(False)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    from trainers.model import pad_id
+
+    pad = pad_id(tokenizer)
     items = workload(args.n, tokenizer)
     lengths = [len(it.input_ids) for it in items]
 
-    batched(model, items[:2], args.steps, pad_id, pad_id, args.device, 2)  # warm-up
+    batched(model, items[:2], args.steps, pad, pad, args.device, 2)  # warm-up
     t0 = time.perf_counter()
-    fast_err = batched(model, items, args.steps, pad_id, pad_id, args.device, args.batch_size)
+    fast_err = batched(model, items, args.steps, pad, pad, args.device, args.batch_size)
     fast = len(items) / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    plain_err = plain_loop(model, items, args.steps, pad_id, args.device)
+    plain_err = plain_loop(model, items, args.steps, pad, args.device)
     plain = len(items) / (time.perf_counter() - t0)
 
     name = args.model or f"{args.size} GPT-2 ({SIZES[args.size]}, vocab {len(tokenizer)}, " \

@@ -24,11 +24,9 @@ from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
 from trainers.config import read_run_record
+from trainers.model import final_norm, pad_id
 from trainers.students import resolve_student
 
-# Where causal LMs keep their final norm, relative to ``model.base_model``
-# (GPT-2/GPT-J/Bloom: ln_f; Llama/Gemma/Mistral/Qwen: norm; Phi: final_layernorm; OPT: decoder.final_layer_norm).
-FINAL_NORM_PATHS = ("ln_f", "norm", "final_layernorm", "final_layer_norm", "decoder.final_layer_norm", "ln_final")
 TUNED_MISSING = ("--tuned needs the optional tuned-lens package: pip install 'tuned-lens' "
                  "(tested with tuned-lens 0.2.0, torch 2.13, transformers 5.23)")
 CSV_FIELDS = ("checkpoint", "condition", "lens", "layer", "n_layers", "accuracy", "mean_rank", "docs")
@@ -47,19 +45,6 @@ class LayerScore:
 
 
 # --------------------------------------------------------------------------- model plumbing
-
-
-def final_norm(model):
-    """The norm applied before the unembedding, found by a small lookup on ``base_model``."""
-    base = getattr(model, "base_model", model)
-    for path in FINAL_NORM_PATHS:
-        module = base
-        for part in path.split("."):
-            module = getattr(module, part, None)
-        if module is not None:
-            return module
-    raise DataError(f"cannot find the final norm of {type(model).__name__} "
-                    f"(looked for {', '.join(FINAL_NORM_PATHS)} on its base model)")
 
 
 @contextmanager
@@ -193,7 +178,7 @@ def _encode(tokenizer, prompts: Sequence[str], device):
 
     enc = [tokenizer(p)["input_ids"] for p in prompts]
     lengths = torch.tensor([len(e) for e in enc])
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    pad = pad_id(tokenizer)
     width = int(lengths.max())
     ids = torch.full((len(enc), width), pad, dtype=torch.long)
     mask = torch.zeros((len(enc), width), dtype=torch.long)

@@ -17,11 +17,11 @@ from harness_plugins.lens import (
     _Decoder,
     _encode,
     checkpoint_condition,
-    final_norm,
     label_token_ids,
     lens_scores,
     residual_streams,
 )
+from trainers.model import final_norm
 
 torch = pytest.importorskip("torch")
 

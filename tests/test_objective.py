@@ -28,7 +28,7 @@ def test_grad_accum_gives_the_gradient_of_one_batch(tiny_checkpoint, tok):
     from accelerate import Accelerator
     from transformers import AutoModelForCausalLM
 
-    from trainers.model import TargetLoss, accumulate
+    from trainers.loss import TargetLoss, accumulate
 
     # float64 and no dropout: the paths below differ only in rounding (~1e-15), so 1e-6 is loose.
     # Eager attention: transformers 4.45's SDPA mask overflows in float64 (tox env oldest).
@@ -91,7 +91,7 @@ def test_no_weight_decay_on_biases_norms_and_embeddings():
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-    from trainers.model import param_groups
+    from trainers.loss import param_groups
 
     def decayed(model, wd=0.1):
         groups = param_groups(model, wd)

@@ -12,10 +12,10 @@ from cot_tasks.errors import DataError
 from cot_tasks.rationales import importers
 from cot_tasks.rationales.filtering import filter_rationales
 from cot_tasks.rationales.format import Rationale, join, read_rationales, write_rationales
-from cot_tasks.rationales.generate import GenerateConfig, generate_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, teacher_prompt
 from cot_tasks.records import Example
+from trainers.teacher import GenerateConfig, generate_rationales
 
 CHOICES = (("A", "math problem"), ("B", "gravity"), ("C", "park"), ("D", "school"), ("E", "school band"))
 

@@ -128,7 +128,7 @@ def test_target_only_logits_give_the_same_loss(tiny_checkpoint, tok):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from trainers.model import TargetLoss
+    from trainers.loss import TargetLoss
 
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint).eval()
     exs = examples(3)

@@ -30,6 +30,7 @@ from cot_tasks.rationales.keytokens import (
     tokenizer_fingerprint,
 )
 from cot_tasks.records import Example
+from trainers.model import head_logits, load_causal_lm, pad_id, pick_device
 from trainers.students import resolve_student
 
 BASELINES = ("pad", "eos")
@@ -114,7 +115,6 @@ def label_logprob(model: Any):
     """
     import torch
 
-    from trainers.model import head_logits
 
     def forward(input_ids, attention_mask, label_pos, label_ids, label_mask):
         hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -180,12 +180,6 @@ def completeness_error(result: dict[str, Any]) -> float:
     return abs(result["total"] - gap) / max(abs(gap), 1e-8)
 
 
-def _device(requested: str | None) -> str:
-    import torch
-
-    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def run_attribution(config: AttributionConfig, examples: Sequence[Example] | None = None,
                     model_and_tokenizer: tuple[Any, Any] | None = None) -> AttributionReport:
     """Attribute every example of the split that has a rationale and is not yet in ``config.out``."""
@@ -194,7 +188,6 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     from tqdm.auto import tqdm
 
     from cot_tasks.rationales.format import read_rationales
-    from cot_tasks.rationales.generate import load_causal_lm
 
     if config.baseline not in BASELINES:
         raise DataError(f"unknown --baseline {config.baseline!r} (known: {', '.join(BASELINES)})")
@@ -206,7 +199,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
         examples = load_split(config.dataset, config.split, config.source)
     examples = list(examples)[: config.limit]
     rationales = read_rationales(config.rationales)
-    device = _device(config.device)
+    device = pick_device(config.device)
     if model_and_tokenizer is None:
         tokenizer, model = load_causal_lm(resolve_student(config.model), device, role="attribution")
     else:
@@ -233,8 +226,8 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
         todo.append(enc)
     # Similar lengths share a batch, so little compute goes to padding.
     todo.sort(key=lambda it: len(it.input_ids))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    baseline_id = pad_id if config.baseline == "pad" else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
+    baseline_id = pad if config.baseline == "pad" else tokenizer.eos_token_id
     if baseline_id is None:
         raise DataError(f"the tokenizer has no {config.baseline} token; use the other --baseline",
                         path=config.model)
@@ -244,7 +237,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     with tqdm(total=len(todo), desc=f"attribute {config.dataset} {config.split}", unit="ex") as bar:
         for i in range(0, len(todo), config.batch_size):
             batch = todo[i: i + config.batch_size]
-            results = attribute_batch(model, batch, steps=config.steps, pad_id=pad_id, baseline_id=baseline_id,
+            results = attribute_batch(model, batch, steps=config.steps, pad_id=pad, baseline_id=baseline_id,
                                       device=device, internal_batch_size=config.internal_batch_size)
             rows = []
             for it, res in zip(batch, results):

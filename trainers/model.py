@@ -1,15 +1,16 @@
-"""The student and its loss: cross-entropy on target tokens only, computed where it is needed."""
+"""One home for model surgery: loading a causal LM, its device and pad id, where its final norm and head
+sit and how the head turns hidden states into the model's own logits. The trainer, attribution, the
+teacher and the lens all go through here."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Sequence
+import os
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from trainers.data import IGNORE
+from cot_tasks.errors import DataError
 
 # Causal LMs whose logits are exactly lm_head(base_model(...) hidden states), so the head can
 # run on target positions alone. Anything else takes the full forward (same loss, more work).
@@ -24,63 +25,68 @@ def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-class TargetLoss(nn.Module):
-    """Wraps a causal LM; ``forward`` returns (summed cross-entropy over target tokens, their count).
-
-    Summed, not averaged: :func:`accumulate` divides by every target token of the
-    optimizer step, so each token weighs the same whatever micro-batch it landed in.
-
-    The prompt carries no loss, so with ``target_only_logits`` the LM head (for a
-    GPT-2 sized model the biggest matmul: hidden x vocab per position) runs only
-    on positions whose next token is a target token. Going through this module's
-    own ``forward`` keeps DDP's gradient hooks and accelerate's autocast in play.
-    """
-
-    def __init__(self, model: nn.Module, target_only_logits: bool = True):
-        super().__init__()
-        self.model = model
-        self.target_only_logits = target_only_logits and model.config.model_type in HEAD_ON_HIDDEN
-
-    def forward(self, input_ids, attention_mask, labels):
-        # Position t predicts token t+1.
-        next_labels = labels[:, 1:]
-        keep = next_labels != IGNORE
-        if self.target_only_logits:
-            hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
-            logits = head_logits(self.model, hidden[:, :-1][keep])
-        else:
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep]
-        # At least float32 for the softmax; float64 stays float64 (exact gradient checks).
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-        return F.cross_entropy(logits, next_labels[keep], reduction="sum"), keep.sum()
 
 
-def accumulate(accelerator, loss_model: nn.Module, batches: Sequence[dict], step_tokens: int) -> torch.Tensor:
-    """Forward and backward passes over this process's micro-batches of one optimizer step.
-
-    The step's gradient is that of the summed loss over ``step_tokens``, the target
-    tokens of all the step's micro-batches on all processes: one per-token mean, the same
-    for any split into micro-batches and processes. DDP averages gradients over processes,
-    hence the factor ``num_processes``. Returns this process's (summed loss, tokens).
-    """
-    scale = accelerator.num_processes / step_tokens
-    stats = torch.zeros(2, device=accelerator.device)
-    for i, batch in enumerate(batches):
-        # Gradients are all-reduced only on the last micro-batch.
-        with nullcontext() if i == len(batches) - 1 else accelerator.no_sync(loss_model):
-            total, n = loss_model(**batch)
-            accelerator.backward(total * scale)
-        stats += torch.stack([total.detach().float(), n.float()])
-    return stats
+# Where causal LMs keep their final norm, relative to ``model.base_model``
+# (GPT-2/GPT-J/Bloom: ln_f; Llama/Gemma/Mistral/Qwen: norm; Phi: final_layernorm; OPT: decoder.final_layer_norm).
+FINAL_NORM_PATHS = ("ln_f", "norm", "final_layernorm", "final_layer_norm", "decoder.final_layer_norm", "ln_final")
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW parameter groups: decay on weight matrices only; biases, norm gains and embeddings
-    (a head tied to them included) take none."""
-    embeddings = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False)}
-    decay, rest = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 and id(p) not in embeddings else rest).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+def final_norm(model):
+    """The norm applied before the unembedding, found by a small lookup on ``base_model``."""
+    base = getattr(model, "base_model", model)
+    for path in FINAL_NORM_PATHS:
+        module = base
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if module is not None:
+            return module
+    raise DataError(f"cannot find the final norm of {type(model).__name__} "
+                    f"(looked for {', '.join(FINAL_NORM_PATHS)} on its base model)")
+
+
+
+def pick_device(requested: str | None) -> str:
+    """The device asked for, else cuda when there is one."""
+    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pad_id(tokenizer) -> int:
+    """The id right-padding uses: the tokenizer's pad, else its EOS (GPT-2 and Llama have no pad)."""
+    pid = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pid is None:
+        raise DataError(f"tokenizer {type(tokenizer).__name__} has neither a pad nor an EOS token")
+    return pid
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def dtype_kwargs(dtype) -> dict:
+    """``dtype=`` since transformers 4.56, ``torch_dtype=`` before; we support both."""
+    import transformers
+    from packaging.version import Version
+
+    if dtype is None:
+        return {}
+    return {"dtype": dtype} if Version(transformers.__version__) >= Version("4.56") else {"torch_dtype": dtype}
+
+
+def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher"):
+    """Tokenizer and model from a hub id or local path; anything unloadable is a one-line DataError."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # Hub ids also contain "/", so only names that look like paths get this clearer message.
+    if name.startswith((".", os.path.sep, "~")) and not Path(name).expanduser().exists():
+        raise DataError(f"{role} path does not exist", path=name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(name, **dtype_kwargs(dtype))
+    except Exception as err:  # offline, unknown id, not a causal LM: the user's to fix
+        raise DataError(f"cannot load {role} model ({_first_line(err)})", path=name) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model.to(device).eval()
+
+

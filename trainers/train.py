@@ -40,6 +40,7 @@ from trainers.data import (
     lm_eval_adds_special_tokens,
     step_token_counts,
 )
+from trainers.model import pad_id
 from trainers.students import resolve_student
 
 STATE_DIR = ".train_state"
@@ -114,7 +115,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
 
     from cot_tasks.rationales import read_rationales
     from cot_tasks.rationales.keytokens import read_attributions
-    from trainers.model import TargetLoss, accumulate, param_groups
+    from trainers.loss import TargetLoss, accumulate, param_groups
 
     config.check()
     cond = parse_condition(config.condition)
@@ -205,7 +206,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     # --- model, optimizer, schedule ---
     set_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(student, trust_remote_code=config.trust_remote_code)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     loss_model, optimizer = accelerator.prepare(TargetLoss(model, config.target_only_logits), optimizer)
@@ -229,7 +230,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     first = step * config.grad_accum
     for group_start in range(first, len(local), config.grad_accum):
         group = local[group_start:group_start + config.grad_accum]
-        batches = [{k: v.to(accelerator.device) for k, v in collate([encoded[j] for j in indices], pad_id).items()}
+        batches = [{k: v.to(accelerator.device) for k, v in collate([encoded[j] for j in indices], pad).items()}
                    for indices in group]
         stats = accumulate(accelerator, loss_model, batches, step_tokens[step])  # summed loss, tokens
         if config.max_grad_norm:

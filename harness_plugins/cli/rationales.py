@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cot_tasks.rationales.filtering import KEEP
-from cot_tasks.rationales.generate import ENGINES
 from cot_tasks.records import DATASETS
+from trainers.teacher import ENGINES
 
 
 def split_args(p) -> None:
@@ -68,7 +68,7 @@ def _examples(args):
 
 
 def _generate(args) -> int:
-    from cot_tasks.rationales.generate import GenerateConfig, generate_rationales
+    from trainers.teacher import GenerateConfig, generate_rationales
 
     config = GenerateConfig(
         teacher=args.teacher, dataset=args.dataset, split=args.split, source=args.source, out=args.out,

@@ -7,7 +7,6 @@ so a rerun skips the ids already in the output file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,6 +17,7 @@ from cot_tasks.rationales.jsonl import append_rows
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
 from cot_tasks.records import Example
+from trainers.model import load_causal_lm, pick_device
 
 ENGINES = ("hf", "vllm")
 
@@ -60,44 +60,11 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-def dtype_kwargs(dtype) -> dict:
-    """``dtype=`` since transformers 4.56, ``torch_dtype=`` before; we support both."""
-    import transformers
-    from packaging.version import Version
-
-    if dtype is None:
-        return {}
-    return {"dtype": dtype} if Version(transformers.__version__) >= Version("4.56") else {"torch_dtype": dtype}
-
-
-def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher"):
-    """Tokenizer and model from a hub id or local path; anything unloadable is a one-line DataError."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    # Hub ids also contain "/", so only names that look like paths get this clearer message.
-    if name.startswith((".", os.path.sep, "~")) and not Path(name).expanduser().exists():
-        raise DataError(f"{role} path does not exist", path=name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, **dtype_kwargs(dtype))
-    except Exception as err:  # offline, unknown id, not a causal LM: the user's to fix
-        raise DataError(f"cannot load {role} model ({_first_line(err)})", path=name) from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model.to(device).eval()
-
-
-def _device(requested: str | None) -> str:
-    import torch
-
-    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def hf_engine(config: GenerateConfig) -> Callable[[list[str]], list[str]]:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    device = _device(config.device)
+    device = pick_device(config.device)
     tokenizer, model = load_causal_lm(config.teacher, device, torch.bfloat16 if device.startswith("cuda") else None)
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
 
