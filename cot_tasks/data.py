@@ -118,21 +118,6 @@ def _load_hub(module, split: str) -> list[Example]:
     return _convert(((Where(origin, i, hub=True), row) for i, row in enumerate(rows)), module.from_hub, split, origin)
 
 
-def require_gold(examples: Iterable[Example], path: object = None) -> list[Example]:
-    """``examples`` as a list if every one has a gold label; scoring code calls this first."""
-    examples = list(examples)
-    missing = [ex for ex in examples if ex.answer is None]
-    if missing:
-        first = missing[0]
-        name = f"{DISPLAY_NAMES.get(first.dataset, first.dataset)} {first.split}"
-        score_on = EVAL_SPLIT.get(first.dataset, "a split with gold labels")
-        if len(missing) == len(examples):
-            raise DataError(f"{name} has no gold labels; score on {score_on}", path=path)
-        raise DataError(f"{name}: {len(missing)} of {len(examples)} examples have no gold label "
-                        f"(first: {first.id}); score on {score_on}", path=path)
-    return examples
-
-
 @dataclass(frozen=True)
 class SplitCheck:
     split: str

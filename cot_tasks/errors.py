@@ -18,3 +18,8 @@ class DataError(ValueError):
             where.append(f"field {field!r}")
         super().__init__(": ".join(where + [message]) if where else message)
         self.path, self.line, self.field = path, line, field
+
+
+class ModelError(DataError):
+    """A model, tokenizer or checkpoint folder that cannot be loaded or used as asked: the user's to fix
+    (a path, a hub id, an extra package), printed as one line like any bad input."""

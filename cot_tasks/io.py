@@ -1,4 +1,10 @@
-"""Shared file helpers: strict JSON-lines reading and atomic writes."""
+"""Shared file helpers: strict JSON-lines reading, atomic writes, and crash-safe appends for long jobs.
+
+Long jobs that resume (teacher generation, attribution) append each batch as
+complete lines and fsync, so a killed run loses at most the line being written.
+On resume that broken last line is dropped (and reported); a broken line anywhere
+else is real damage and stays an error for the strict readers.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from cot_tasks.errors import DataError
 
@@ -75,3 +81,37 @@ def write_files_atomic(files: Mapping[Path, bytes | str]) -> list[Path]:
     for tmp, path in temps:
         os.replace(tmp, path)
     return [path for _, path in temps]
+
+
+def repair_tail(path: str | Path) -> bool:
+    """Drop an unfinished last line (no newline, or not JSON); True if one was dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if not data:
+        return False
+    body, _, last = data.rstrip(b"\n").rpartition(b"\n")
+    complete = data.endswith(b"\n")
+    if complete:
+        try:
+            json.loads(last)
+            return False
+        except ValueError:
+            pass
+    keep = body + b"\n" if body else b""
+    write_atomic(path, keep)
+    return True
+
+
+def append_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append whole lines and fsync, so a finished batch survives a crash."""
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if not text:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -11,7 +11,7 @@ import pytest
 from cot_tasks.errors import DataError
 from cot_tasks.rationales import importers
 from cot_tasks.rationales.filtering import filter_rationales
-from cot_tasks.rationales.format import Rationale, join, read_rationales, write_rationales
+from cot_tasks.rationales.format import Rationale, read_rationales, write_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, teacher_prompt
 from cot_tasks.records import Example
@@ -52,14 +52,6 @@ def test_strip_answer_sentence_keeps_reasons():
     assert strip_answer_sentence("Only a map fits. So the answer is (d) atlas.") == "Only a map fits."
     long = "The answer is A because deep sea animals live far down."
     assert strip_answer_sentence(long) == long
-
-
-def test_join_reports_both_sides():
-    rats = {f"q{i}": Rationale(f"q{i}", "csqa", "r", "A", "t", "s") for i in (1, 2, 9)}
-    pairs, report = join([ex(1), ex(2), ex(3)], rats)
-    assert [e.id for e, _ in pairs] == ["q1", "q2"]
-    assert (report.joined, report.missing, report.unmatched) == (2, ("q3",), ("q9",))
-    assert "joined 2 of 3" in report.line()
 
 
 def test_filter_counts_kept_wrong_unparseable_missing():

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 
 from cot_tasks.conditions import make_target, normalise
 from cot_tasks.errors import DataError
+from cot_tasks.io import repair_tail
 from cot_tasks.prompts import render_prompt
-from cot_tasks.rationales.jsonl import repair_tail
 from cot_tasks.rationales.keytokens import (
     append_attributions,
     attribution_record,

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cot_tasks.errors import DataError
+from cot_tasks.errors import ModelError
 
 # Causal LMs whose logits are exactly lm_head(base_model(...) hidden states), so the head can
 # run on target positions alone. Anything else takes the full forward (same loss, more work).
@@ -41,7 +41,7 @@ def final_norm(model):
             module = getattr(module, part, None)
         if module is not None:
             return module
-    raise DataError(f"cannot find the final norm of {type(model).__name__} "
+    raise ModelError(f"cannot find the final norm of {type(model).__name__} "
                     f"(looked for {', '.join(FINAL_NORM_PATHS)} on its base model)")
 
 
@@ -55,7 +55,7 @@ def pad_id(tokenizer) -> int:
     """The id right-padding uses: the tokenizer's pad, else its EOS (GPT-2 and Llama have no pad)."""
     pid = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pid is None:
-        raise DataError(f"tokenizer {type(tokenizer).__name__} has neither a pad nor an EOS token")
+        raise ModelError(f"tokenizer {type(tokenizer).__name__} has neither a pad nor an EOS token")
     return pid
 
 
@@ -74,17 +74,17 @@ def dtype_kwargs(dtype) -> dict:
 
 
 def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher"):
-    """Tokenizer and model from a hub id or local path; anything unloadable is a one-line DataError."""
+    """Tokenizer and model from a hub id or local path; anything unloadable is a one-line ModelError."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     # Hub ids also contain "/", so only names that look like paths get this clearer message.
     if name.startswith((".", os.path.sep, "~")) and not Path(name).expanduser().exists():
-        raise DataError(f"{role} path does not exist", path=name)
+        raise ModelError(f"{role} path does not exist", path=name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForCausalLM.from_pretrained(name, **dtype_kwargs(dtype))
     except Exception as err:  # offline, unknown id, not a causal LM: the user's to fix
-        raise DataError(f"cannot load {role} model ({_first_line(err)})", path=name) from None
+        raise ModelError(f"cannot load {role} model ({_first_line(err)})", path=name) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model.to(device).eval()

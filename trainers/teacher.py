@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cot_tasks.errors import DataError
+from cot_tasks.errors import DataError, ModelError
+from cot_tasks.io import append_rows
 from cot_tasks.rationales.format import Rationale, resume_rationales
-from cot_tasks.rationales.jsonl import append_rows
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
 from cot_tasks.records import Example
@@ -101,7 +101,7 @@ def vllm_engine(config: GenerateConfig) -> Callable[[list[str]], list[str]]:
     try:
         llm = LLM(model=config.teacher, dtype="bfloat16", seed=config.seed)
     except Exception as err:
-        raise DataError(f"cannot load teacher model in vLLM ({_first_line(err)})", path=config.teacher) from None
+        raise ModelError(f"cannot load teacher model in vLLM ({_first_line(err)})", path=config.teacher) from None
     params = SamplingParams(temperature=config.temperature if config.do_sample else 0.0,
                             max_tokens=config.max_new_tokens, stop=list(STOP_STRINGS), seed=config.seed)
 

@@ -10,11 +10,11 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable
 
 from cot_tasks.errors import DataError
 from cot_tasks.io import iter_jsonl, write_atomic
-from cot_tasks.records import DATASETS, Example
+from cot_tasks.records import DATASETS
 
 FIELDS = ("id", "dataset", "rationale", "teacher_answer", "teacher", "source", "prompt_version")
 
@@ -65,41 +65,10 @@ def normalise_question(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-@dataclass(frozen=True)
-class JoinReport:
-    """How a rationale file met a split: counts, plus a few ids of each kind for the message."""
-
-    examples: int
-    rationales: int
-    joined: int
-    missing: tuple[str, ...]  # example ids without a rationale
-    unmatched: tuple[str, ...]  # rationale ids without an example (another split, another dataset)
-
-    def line(self) -> str:
-        return (f"joined {self.joined} of {self.examples} examples; {len(self.missing)} examples without a "
-                f"rationale, {len(self.unmatched)} rationales without an example")
-
-
-def join(
-    examples: Sequence[Example], rationales: Mapping[str, Rationale]
-) -> tuple[list[tuple[Example, Rationale]], JoinReport]:
-    """Pair examples with their rationale by id, in example order."""
-    pairs = [(ex, rationales[ex.id]) for ex in examples if ex.id in rationales]
-    ids = {ex.id for ex in examples}
-    report = JoinReport(
-        examples=len(examples),
-        rationales=len(rationales),
-        joined=len(pairs),
-        missing=tuple(ex.id for ex in examples if ex.id not in rationales),
-        unmatched=tuple(rid for rid in rationales if rid not in ids),
-    )
-    return pairs, report
-
-
 def resume_rationales(path: str | Path) -> tuple[dict[str, Rationale], bool]:
     """Rationales already in ``path`` (none if absent) for a resumed run, and whether a broken
     last line -- a run killed mid-write -- was dropped. Broken lines elsewhere stay errors."""
-    from cot_tasks.rationales.jsonl import repair_tail
+    from cot_tasks.io import repair_tail
 
     path = Path(path)
     if not path.exists():

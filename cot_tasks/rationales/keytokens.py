@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.io import iter_jsonl
-from cot_tasks.rationales.jsonl import append_rows
+from cot_tasks.io import append_rows, iter_jsonl
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cot_tasks.rationales import importers
 from cot_tasks.rationales.filtering import KEEP
 from cot_tasks.records import DATASETS
 from trainers.teacher import ENGINES
@@ -36,7 +37,7 @@ def register(sub) -> None:
     gen.set_defaults(func=_generate)
 
     imp = rsub.add_parser("import", help="convert published rationale files into our format")
-    imp.add_argument("--format", required=True, choices=("dss", "cose", "eit", "fact1", "generic"),
+    imp.add_argument("--format", required=True, choices=importers.FORMATS,
                      help="dss: distilling step-by-step (PaLM); cose: CoS-E; eit: EIT-NLP teachers; fact1: OBQA's "
                           "gold fact; generic: any CSV/JSONL")
     imp.add_argument("input", nargs="?", type=Path,
@@ -82,7 +83,6 @@ def _generate(args) -> int:
 
 def _import(args) -> int:
     from cot_tasks.errors import DataError
-    from cot_tasks.rationales import importers
     from cot_tasks.rationales.filtering import filter_rationales
     from cot_tasks.rationales.format import write_rationales
 
