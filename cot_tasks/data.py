@@ -17,14 +17,13 @@ from pathlib import Path
 from cot_tasks.errors import DataError
 from cot_tasks.loaders import LOADERS
 from cot_tasks.loaders.rows import Where, read_jsonl
-from cot_tasks.records import DATASETS, LABELS, Example
+from cot_tasks.records import DATASETS, FACTS, LABELS, Example
 from cot_tasks.sample import sample_dir
 
 SPLITS: dict[str, tuple[str, ...]] = {dataset: ("train", "validation", "test") for dataset in DATASETS}
-# Where each dataset is scored: CSQA's official test has no gold labels.
-EVAL_SPLIT: dict[str, str] = {"csqa": "validation", "obqa": "test", "quarel": "test"}
+EVAL_SPLIT: dict[str, str] = {name: f.eval_split for name, f in FACTS.items()}
 SOURCES = ("hub", "sample")
-DISPLAY_NAMES = {"csqa": "CSQA", "obqa": "OBQA", "quarel": "QuaRel"}
+DISPLAY_NAMES = {name: f.short for name, f in FACTS.items()}
 
 
 def _loader(dataset: str):
@@ -107,14 +106,15 @@ def _convert(rows: Iterable[tuple[Where, dict]], convert, split: str, origin: ob
 def _load_hub(module, split: str) -> list[Example]:
     import datasets
 
+    dataset = module.DATASET
     try:
-        rows = datasets.load_dataset(module.HUB_ID, name=module.HUB_CONFIG, split=split)
+        rows = datasets.load_dataset(FACTS[dataset].hub_id, name=FACTS[dataset].hub_config, split=split)
     except Exception as err:  # noqa: BLE001 - any failure to fetch (offline, renamed, auth) is the user's to fix
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise DataError(f"cannot load from the Hugging Face Hub ({reason}); is it reachable? "
                         f"Use --source sample or a directory of the original files",
-                        path=f"hub {module.HUB_ID}") from None
-    origin = f"hub {module.HUB_ID}[{split}]"
+                        path=f"hub {FACTS[dataset].hub_id}") from None
+    origin = f"hub {FACTS[dataset].hub_id}[{split}]"
     return _convert(((Where(origin, i, hub=True), row) for i, row in enumerate(rows)), module.from_hub, split, origin)
 
 

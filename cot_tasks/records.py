@@ -6,10 +6,27 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-DATASETS = ("csqa", "obqa", "quarel")
 
-# Label letters per dataset, in order. A record's choices use exactly these.
-LABELS = {"csqa": ("A", "B", "C", "D", "E"), "obqa": ("A", "B", "C", "D"), "quarel": ("A", "B")}
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What every stage needs to know about a dataset, said once."""
+
+    name: str
+    display: str  # as papers and the Hub name it
+    short: str  # in tables and messages
+    labels: tuple[str, ...]  # label letters, in order: a record's choices use exactly these
+    hub_id: str
+    hub_config: str | None  # OBQA's "additional" config keeps fact1
+    eval_split: str  # where it is scored (CSQA's official test has no gold labels)
+
+
+FACTS: dict[str, DatasetFacts] = {f.name: f for f in (
+    DatasetFacts("csqa", "CommonsenseQA", "CSQA", ("A", "B", "C", "D", "E"), "tau/commonsense_qa", None, "validation"),
+    DatasetFacts("obqa", "OpenBookQA", "OBQA", ("A", "B", "C", "D"), "allenai/openbookqa", "additional", "test"),
+    DatasetFacts("quarel", "QuaRel", "QuaRel", ("A", "B"), "community-datasets/quarel", None, "test"),
+)}
+DATASETS = tuple(FACTS)
+LABELS = {name: f.labels for name, f in FACTS.items()}
 
 
 @dataclass(frozen=True)

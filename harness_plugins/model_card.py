@@ -16,20 +16,17 @@ import yaml
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import COMMIT_TASKS, GEN_TASKS
+from cot_tasks.records import FACTS
 from harness_plugins.compare import dataset_of_task
 from trainers.config import read_run_record
 
-HUB_DATASETS = {"csqa": "tau/commonsense_qa", "obqa": "allenai/openbookqa", "quarel": "community-datasets/quarel"}
-DISPLAY = {"csqa": "CommonsenseQA", "obqa": "OpenBookQA", "quarel": "QuaRel"}
-HUB_CONFIGS = {"obqa": "main"}
-DEFAULT_SPLITS = {"csqa": "validation", "obqa": "test", "quarel": "test"}
 # lm-eval metric -> Hub metric type (both score the label the student picks).
 METRIC_TYPES = {"acc": "accuracy", "acc_norm": "accuracy", "exact_match": "accuracy"}
 
 
 def _split(results: Mapping, task: str, dataset: str) -> str:
     config = results.get("configs", {}).get(task, {})
-    return config.get("test_split") or config.get("validation_split") or DEFAULT_SPLITS[dataset]
+    return config.get("test_split") or config.get("validation_split") or FACTS[dataset].eval_split
 
 
 def model_index(name: str, results: Mapping) -> list[dict]:
@@ -48,9 +45,10 @@ def model_index(name: str, results: Mapping) -> list[dict]:
         ]
         if not metrics:
             continue
-        hub_dataset = {"name": DISPLAY[dataset], "type": HUB_DATASETS[dataset], "split": _split(results, task, dataset)}
-        if dataset in HUB_CONFIGS:
-            hub_dataset["config"] = HUB_CONFIGS[dataset]
+        facts = FACTS[dataset]
+        hub_dataset = {"name": facts.display, "type": facts.hub_id, "split": _split(results, task, dataset)}
+        if facts.hub_config:
+            hub_dataset["config"] = facts.hub_config
         entries.append({"task": {"type": "multiple-choice", "name": "Multiple Choice"},
                         "dataset": hub_dataset, "metrics": metrics})
     if not entries:
@@ -68,8 +66,8 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     metrics = run_info["metrics"]
     # The gen pass first: a commit task reads its samples.
     tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()), key=lambda t: t not in GEN_TASKS)
-    if dataset not in HUB_DATASETS:
-        raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(HUB_DATASETS)})", field="dataset")
+    if dataset not in FACTS:
+        raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(FACTS)})", field="dataset")
     name = f"cot-distill-{dataset}-{condition}-{Path(student).name}" + (
         f"-seed{run_info['seed']}" if run_info.get("seed") is not None else "")
     meta: dict[str, Any] = {}
@@ -78,7 +76,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         meta["base_model"] = student
     meta.update({
         "library_name": "transformers",
-        "datasets": [HUB_DATASETS[dataset]],
+        "datasets": [FACTS[dataset].hub_id],
         "tags": ["cot-distillation", condition],
         "model-index": model_index(name, results),
     })
@@ -95,7 +93,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     body = [
         f"# {name}",
         "",
-        f"A student language model fine-tuned on {DISPLAY[dataset]} with chain-of-thought-augmented "
+        f"A student language model fine-tuned on {FACTS[dataset].display} with chain-of-thought-augmented "
         "distillation (Wadhwa, Amir and Wallace, *Investigating Mysteries of CoT-Augmented Distillation*, "
         "EMNLP 2024).",
         "",
@@ -105,7 +103,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         f"- **CoT condition:** `{condition}` (how the gold label and the teacher rationale form the target)",
         f"- **Teacher:** `{teacher}`",
         f"- **Rationales:** `{run_info.get('rationales') or 'none'}`",
-        f"- **Data:** {DISPLAY[dataset]} training split; scored on `{_split(results, tasks[0], dataset)}`",
+        f"- **Data:** {FACTS[dataset].display} training split; scored on `{_split(results, tasks[0], dataset)}`",
         f"- **Seed:** {run_info.get('seed', 'unknown')}",
         "",
     ]

@@ -78,7 +78,7 @@ def test_model_card_parses_with_huggingface_hub(tmp_path):
     assert card.data.eval_results[0].dataset_type == "allenai/openbookqa"
     name, results = model_index_to_eval_results(hub.metadata_load(path)["model-index"])
     assert name.startswith("cot-distill-obqa-post") and results[0].dataset_split == "test"
-    assert results[0].dataset_config == "main"
+    assert results[0].dataset_config == "additional"
 
 
 def test_local_student_has_no_base_model(tmp_path):

@@ -9,7 +9,6 @@ from cot_tasks.loaders.rows import Where, choice_columns, choice_list, get, make
 from cot_tasks.records import Example
 
 DATASET = "csqa"
-HUB_ID, HUB_CONFIG = "tau/commonsense_qa", None
 # Original release file names; "dev" is our validation split.
 FILES = {
     "train": ("train_rand_split.jsonl",),

@@ -10,7 +10,6 @@ from cot_tasks.records import Example
 
 DATASET = "obqa"
 # The "additional" config carries fact1; "main" is the same questions without it.
-HUB_ID, HUB_CONFIG = "allenai/openbookqa", "additional"
 # The release's Data/ dir: Additional/ (with fact1) first, Main/ as fallback; also
 # accept a flat directory holding either kind of file.
 FILES = {

@@ -15,7 +15,6 @@ from cot_tasks.loaders.rows import Where, get, make_example
 from cot_tasks.records import Example
 
 DATASET = "quarel"
-HUB_ID, HUB_CONFIG = "community-datasets/quarel", None
 FILES = {
     "train": ("quarel-v1-train.jsonl",),
     "validation": ("quarel-v1-dev.jsonl",),
