@@ -19,8 +19,12 @@ from cot_tasks.errors import DataError
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` per non-blank line; broken JSON or a non-object is a DataError."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"not UTF-8 text (byte {err.start} of the line)", path=path, line=lineno) from None
             if not line.strip():
                 continue
             try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext, redirect_stderr
 from typing import Any
 
 from cot_tasks.errors import DataError
@@ -24,6 +25,7 @@ def evaluate_checkpoint(
     trust_remote_code: bool = False,
     gen_kwargs: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    quiet: bool = False,
 ) -> dict:
     """Run ``lm_eval.simple_evaluate`` with ``model="hf"`` on ``checkpoint``; return the results dict.
 
@@ -33,27 +35,32 @@ def evaluate_checkpoint(
     and leaderboard tooling reads it unchanged. ``gen_kwargs`` is lm-eval's
     ``--gen_kwargs`` string (e.g. ``"max_gen_toks=32"``). ``metadata``: more
     ``--metadata`` keys beside ``source`` (the commit tasks' ``generations``).
+    ``quiet``: lm-eval's progress bars, warnings and subprocess chatter are not shown.
     """
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
 
+    from trainers.model import check_model_path
+
+    check_model_path(os.fspath(checkpoint), "checkpoint")
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
     metadata = {**(metadata or {}), "source": os.fspath(source)}
     # Indexing lm-eval's ~15k built-in tasks takes seconds; only do it when one is asked for.
     builtin_needed = not set(tasks) <= set(our_task_names())
     tracker = EvaluationTracker(output_path=os.fspath(output_dir))
-    results = simple_evaluate(
-        model="hf",
-        model_args={"pretrained": os.fspath(checkpoint), "trust_remote_code": trust_remote_code},
-        tasks=tasks,
-        batch_size=batch_size,
-        device=device,
-        limit=limit,
-        gen_kwargs=gen_kwargs,
-        log_samples=log_samples,
-        evaluation_tracker=tracker,
-        task_manager=task_manager(metadata, include_defaults=builtin_needed),
-    )
+    with silenced_stderr() if quiet else nullcontext():
+        results = simple_evaluate(
+            model="hf",
+            model_args={"pretrained": os.fspath(checkpoint), "trust_remote_code": trust_remote_code},
+            tasks=tasks,
+            batch_size=batch_size,
+            device=device,
+            limit=limit,
+            gen_kwargs=gen_kwargs,
+            log_samples=log_samples,
+            evaluation_tracker=tracker,
+            task_manager=task_manager(metadata, include_defaults=builtin_needed),
+        )
     # As lm-eval's CLI does: samples go to their own files, not into results_*.json.
     samples = results.pop("samples", None)
     tracker.save_results_aggregated(results=results, samples=samples)
@@ -61,6 +68,24 @@ def evaluate_checkpoint(
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=samples[name])
     return results
+
+
+@contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Standard error to /dev/null for a while, at the file-descriptor level: third-party progress bars,
+    logging handlers and the ``git`` lm-eval runs to stamp its results all write there. An exception still
+    propagates and is reported after the descriptor is back."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with open(os.devnull, "w") as sink, redirect_stderr(sink):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def run_lm_eval(argv: list[str]) -> int:
@@ -72,6 +97,15 @@ def run_lm_eval(argv: list[str]) -> int:
         )
     from lm_eval.__main__ import cli_evaluate
 
+    from trainers.model import check_model_path
+
+    for i, arg in enumerate(argv):  # a local model folder is checked here, in one line, before lm-eval sees it
+        value = argv[i + 1] if arg == "--model_args" and i + 1 < len(argv) else arg.partition("=")[2] \
+            if arg.startswith("--model_args=") else None
+        for part in (value or "").split(","):
+            key, _, name = part.partition("=")
+            if key.strip() == "pretrained" and name:
+                check_model_path(name.strip(), "pretrained")
     # Every lm-eval version parses sys.argv itself (0.4.10+ takes no argv argument).
     saved = sys.argv
     sys.argv = ["lm_eval", *argv, "--include_path", str(TASKS_DIR)]

@@ -24,7 +24,7 @@ from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
 from trainers.config import read_run_record
-from trainers.model import final_norm, pad_id
+from trainers.model import check_model_path, final_norm, pad_id
 from trainers.students import resolve_student
 
 TUNED_MISSING = ("--tuned needs the optional tuned-lens package: pip install 'tuned-lens' "
@@ -298,7 +298,7 @@ class LensResult:
 
 
 def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = "sample", split: str | None = None,
-             limit: int | None = None, out_dir: str | Path = "lens", tuned: bool = False,
+             limit: int | None = None, out_dir: str | Path, tuned: bool = False,
              tuned_limit: int | None = 512, batch_size: int = 16, device: str | None = None) -> LensResult:
     """Score every checkpoint, then write ``lens_<dataset>.csv`` and ``.png`` into ``out_dir`` atomically."""
     from cot_tasks.data import EVAL_SPLIT, load_split
@@ -307,8 +307,7 @@ def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = "
     if tuned:
         _tuned_lens_module()  # fail before any model is loaded
     for ckpt in checkpoints:
-        if not Path(resolve_student(ckpt)).is_dir():
-            raise DataError("checkpoint folder not found", path=ckpt)
+        check_model_path(resolve_student(str(ckpt)), "checkpoint")
     split = split or EVAL_SPLIT[dataset]
     examples = load_split(dataset, split, source=source)[:limit]
     tuned_prompts = None

@@ -10,7 +10,9 @@ import pytest
 
 from cot_tasks.errors import DataError
 from harness_plugins.cli import main
-from harness_plugins.grid import GridConfig, load_grid_config, plan, run_grid
+from harness_plugins.grid import run_grid
+from harness_plugins.grid_config import GridConfig, load_grid_config
+from harness_plugins.plan import plan
 
 
 def write_source(tmp: Path) -> tuple[Path, Path]:
@@ -131,13 +133,13 @@ def test_bad_grids_are_one_line_errors(tmp_path, capsys):
 
 def test_default_config_parses_and_covers_every_condition():
     grid = load_grid_config(None)
-    cells = plan(grid)
+    cells = plan(grid).cells
     assert {c.condition.split(":")[0] for c in cells} >= {
         "none", "pre", "post", "shuffled_post", "shuffled_pre", "masked_post", "filler_post", "other_post",
         "answer_masked_post", "keytokens_post", "random_post"}
     assert grid.students == ["tiny"] and grid.source == "sample"
     example = Path(__file__).resolve().parents[1] / "trainers" / "configs" / "paper_gpt2.yaml"
-    assert plan(load_grid_config(example))
+    assert load_grid_config(example).seeds == [0, 1, 2]  # its rationale paths are placeholders
     with pytest.raises(DataError, match="set dataset at the top level"):
         GridConfig.from_dict({"train": {"dataset": "obqa"}})
 

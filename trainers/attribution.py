@@ -198,7 +198,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
 
         examples = load_split(config.dataset, config.split, config.source)
     examples = list(examples)[: config.limit]
-    rationales = read_rationales(config.rationales)
+    rationales = read_rationales(config.rationales, config.dataset)
     device = pick_device(config.device)
     if model_and_tokenizer is None:
         tokenizer, model = load_causal_lm(resolve_student(config.model), device, role="attribution")

@@ -73,13 +73,24 @@ def dtype_kwargs(dtype) -> dict:
     return {"dtype": dtype} if Version(transformers.__version__) >= Version("4.56") else {"torch_dtype": dtype}
 
 
+def check_model_path(name: str, role: str = "model") -> None:
+    """A name that is a local folder must hold a checkpoint: a missing or non-model folder is one line here,
+    not a chain of tracebacks about repo ids from transformers or lm-eval. Hub ids pass through."""
+    path = Path(name).expanduser()
+    looks_local = path.exists() or name.startswith((".", os.path.sep, "~"))
+    if not looks_local:
+        return
+    if not path.is_dir():
+        raise ModelError(f"{role} folder not found (the path does not exist)", path=name)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{role} folder holds no config.json (not a save_pretrained checkpoint)", path=name)
+
+
 def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher"):
     """Tokenizer and model from a hub id or local path; anything unloadable is a one-line ModelError."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    # Hub ids also contain "/", so only names that look like paths get this clearer message.
-    if name.startswith((".", os.path.sep, "~")) and not Path(name).expanduser().exists():
-        raise ModelError(f"{role} path does not exist", path=name)
+    check_model_path(name, role)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForCausalLM.from_pretrained(name, **dtype_kwargs(dtype))

@@ -127,7 +127,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     examples = list(examples) if examples is not None else load_training_examples(config)
     rationales, rationale_sha = None, None
     if config.rationales:
-        rationales = {rid: r.rationale for rid, r in read_rationales(config.rationales).items()}
+        rationales = {rid: r.rationale for rid, r in read_rationales(config.rationales, config.dataset).items()}
         rationale_sha = file_sha256(config.rationales)
     identity = {**config.identity(), "rationales_sha256": rationale_sha}
     if config.attributions:

@@ -30,8 +30,9 @@ class Rationale:
     prompt_version: str | None = None
 
 
-def read_rationales(path: str | Path) -> dict[str, Rationale]:
-    """Read a rationale file into ``{id: Rationale}``; bad lines raise a DataError naming the line."""
+def read_rationales(path: str | Path, dataset: str | None = None) -> dict[str, Rationale]:
+    """Read a rationale file into ``{id: Rationale}``; bad lines raise a DataError naming the line, and so
+    does a row of another dataset than ``dataset`` (when given) or a file of nothing but empty rationales."""
     path = Path(path)
     out: dict[str, Rationale] = {}
     for lineno, obj in iter_jsonl(path):
@@ -41,6 +42,9 @@ def read_rationales(path: str | Path) -> dict[str, Rationale]:
         if obj["dataset"] not in DATASETS:
             raise DataError(f"unknown dataset {obj['dataset']!r} (known: {', '.join(DATASETS)})",
                             path=path, line=lineno, field="dataset")
+        if dataset is not None and obj["dataset"] != dataset:
+            raise DataError(f"a {obj['dataset']} rationale in a file read for {dataset}", path=path, line=lineno,
+                            field="dataset")
         if obj["id"] in out:
             raise DataError(f"duplicate id {obj['id']!r}", path=path, line=lineno, field="id")
         out[obj["id"]] = Rationale(
@@ -52,6 +56,8 @@ def read_rationales(path: str | Path) -> dict[str, Rationale]:
             source=str(obj.get("source", "unknown")),
             prompt_version=obj.get("prompt_version"),
         )
+    if out and not any(r.rationale.strip() for r in out.values()):
+        raise DataError(f"all {len(out)} rationales are empty", path=path, field="rationale")
     return out
 
 

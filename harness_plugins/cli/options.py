@@ -12,10 +12,7 @@ import dataclasses
 import typing
 from typing import Any, Iterable, Mapping
 
-
-def _base_type(annotation) -> type:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return args[0] if args else annotation
+from harness_plugins.grid_config import optional_of
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls, *, skip: Iterable[str] = (),
@@ -26,7 +23,7 @@ def add_config_options(parser: argparse.ArgumentParser, cls, *, skip: Iterable[s
     hints = typing.get_type_hints(cls)
     skip, required, choices, help = set(skip), set(required), dict(choices or {}), dict(help or {})
     for f in dataclasses.fields(cls):
-        kind = _base_type(hints[f.name])
+        kind, _ = optional_of(hints[f.name])
         if f.name in skip or dataclasses.is_dataclass(kind):
             continue
         flag = "--" + f.name.replace("_", "-")

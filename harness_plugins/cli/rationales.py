@@ -112,7 +112,7 @@ def _filter(args) -> int:
     from cot_tasks.rationales.filtering import filter_rationales
     from cot_tasks.rationales.format import read_rationales, write_rationales
 
-    kept, report = filter_rationales(_examples(args), read_rationales(args.input), args.keep)
+    kept, report = filter_rationales(_examples(args), read_rationales(args.input, args.dataset), args.keep)
     write_rationales(kept, args.out)
     print(report.line())
     return 0

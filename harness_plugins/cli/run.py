@@ -14,10 +14,11 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from harness_plugins.grid import load_grid_config, run_grid
+    from harness_plugins.grid import run_grid
+    from harness_plugins.grid_config import load_grid_config
 
     grid = load_grid_config(args.config)
     if args.output:
         grid.output = args.output
-    run_grid(grid)
+    run_grid(grid, verbose=args.verbose)
     return 0

@@ -1,0 +1,173 @@
+"""What one step of a grid plan does (harness_plugins.plan): train and score a cell, train the pre student
+that attribution needs, attribute. Every executor runs steps through ``run_step``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from cot_tasks.conditions import METRICS, REASONING_FIRST, condition_kind, needs_attributions, tasks_for
+from cot_tasks.errors import DataError
+from harness_plugins.grid_config import AttributionOptions, GridConfig
+from harness_plugins.plan import Cell, Plan, Step
+from trainers.config import TrainConfig
+from trainers.train import write_json
+
+
+def cell_config(grid: GridConfig, cell: Cell, output: Path, rationale_file: str,
+                attributions: str | None = None) -> TrainConfig:
+    return TrainConfig.from_dict({**grid.train, "dataset": cell.dataset, "condition": cell.condition,
+                                  "student": cell.student, "seed": cell.seed, "rationales": rationale_file,
+                                  "attributions": attributions, "source": grid.source, "output": str(output)})
+
+
+def train_cell(config: TrainConfig):
+    from trainers.train import train
+
+    return train(config, resume=True)
+
+
+def read_run_file_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        return None  # a torn write cannot happen (atomic), but a hand-edited file is redone
+
+
+def finished(plan: Plan, cell: Cell) -> dict | None:
+    """The cell's run.json, if it is done (an older layout without both metrics is scored again)."""
+    row = read_run_file_json(plan.run_dir(cell) / "run.json")
+    return row if row is not None and "metrics" in row else None
+
+
+def check_attribution_file(path: Path, model: str, options: AttributionOptions) -> None:
+    """Resume only a file made the same way: other settings would mix two kinds of scores in one file."""
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        made = json.loads(first)
+    except json.JSONDecodeError:
+        return  # a torn first line: run_attribution drops and redoes it
+    want = {"model": model, "steps": options.steps, "baseline": options.baseline}
+    changed = sorted(k for k, v in want.items() if made.get(k) != v)
+    if changed:
+        raise DataError(f"made with other {', '.join(changed)} than the grid now asks for; delete it to redo it",
+                        path=path)
+
+
+def attribute(plan: Plan, pre: Cell) -> Path:
+    """The attribution file of ``pre``'s dataset/student/seed, made or resumed."""
+    from trainers.attribution import AttributionConfig, run_attribution
+
+    grid, path, model = plan.grid, plan.attribution_file(pre), plan.attribution_model(pre)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_attribution_file(path, model, grid.attribution)
+    report = run_attribution(AttributionConfig(
+        model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
+        source=grid.source, steps=grid.attribution.steps, baseline=grid.attribution.baseline,
+        device=grid.eval.device, limit=grid.train.get("limit")))
+    print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
+    return path
+
+
+def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
+                  trust_remote_code: bool = False, *, quiet: bool = True) -> dict[str, dict]:
+    """Both metrics of a trained cell, each a pass of lm-eval into ``eval_dir``: the gen task, then the acc task
+    (for reasoning-first cells the commit task, fed with the gen pass's samples file)."""
+    from harness_plugins.evaluate import evaluate_checkpoint
+    from harness_plugins.results import results_for_task, samples_path
+
+    sources = tasks_for(cell.condition, cell.dataset)
+    common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
+                  limit=grid.eval.limit, trust_remote_code=trust_remote_code, quiet=quiet)
+    gen = sources["exact_match"].task
+    evaluate_checkpoint(checkpoint, [gen], gen_kwargs=grid.eval.gen_kwargs, **common)
+    metadata = None
+    if condition_kind(cell.condition) == REASONING_FIRST:
+        metadata = {"generations": str(samples_path(results_for_task(eval_dir, gen), gen))}
+        if grid.eval.limit is not None:
+            metadata["limit"] = grid.eval.limit
+    evaluate_checkpoint(checkpoint, [sources["acc"].task], metadata=metadata, **common)
+    metrics = {}
+    for name in METRICS:
+        task, key = sources[name]
+        results = results_for_task(eval_dir, task)
+        filter_name = key.partition(",")[2]
+        # A multiple_choice pass always picks a label: nothing is invalid there.
+        invalid = results.value(task, f"invalid,{filter_name}") if name == "exact_match" else 0.0
+        metrics[name] = {"task": task, "key": key, "value": results.value(task, key),
+                         "n_docs": results.n_docs(task), "invalid": invalid}
+    return metrics
+
+
+def merged_results(eval_dir: Path, tasks: list[str]) -> dict:
+    """One results dict holding the given tasks of several lm-eval passes (for the model card)."""
+    from harness_plugins.results import results_for_task
+
+    merged: dict[str, dict] = {"results": {}, "configs": {}, "versions": {}}
+    for task in tasks:
+        data = results_for_task(eval_dir, task).data
+        for part in merged:
+            if task in data.get(part, {}):
+                merged[part][task] = data[part][task]
+    return merged
+
+
+def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bool = False) -> dict:
+    """Train (or resume, or reuse) and evaluate one cell; its run.json is written last."""
+    from harness_plugins.model_card import write_model_card
+
+    existing = finished(plan, cell)
+    if existing is not None:
+        return existing
+    grid, run_dir = plan.grid, plan.run_dir(cell)
+    rationale_file = plan.rationales[cell.dataset]
+    attributions = str(plan.attribution_file(cell)) if needs_attributions(cell.condition) else None
+    config = cell_config(grid, cell, run_dir / "checkpoint", rationale_file, attributions)
+    trained = train_cell(config)
+    # Evaluation is not resumable: a half-written eval folder from a killed run is redone.
+    eval_dir = run_dir / "eval"
+    shutil.rmtree(eval_dir, ignore_errors=True)
+    metrics = evaluate_cell(grid, cell, config.output, eval_dir, config.trust_remote_code, quiet=not verbose)
+    row = {"dataset": cell.dataset, "condition": cell.condition, "kind": condition_kind(cell.condition),
+           "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
+           "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
+           "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve())}
+    if attributions:
+        row["attributions"] = attributions
+    write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))
+    write_json(run_dir / "run.json", row)
+    return row
+
+
+def needed(plan: Plan, step: Step) -> bool:
+    """Whether a step has work left: a finished cell needs nothing, and neither does a pre student or an
+    attribution file whose key-token cells are all finished (a rerun loads no attribution model)."""
+    if step.kind == "cell":
+        return finished(plan, step.cell) is None
+    key = (step.cell.dataset, step.cell.student, step.cell.seed)
+    return any(finished(plan, c) is None for c in plan.cells
+               if needs_attributions(c.condition) and (c.dataset, c.student, c.seed) == key)
+
+
+def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool = False) -> dict | None:
+    """Do one step; a cell step returns its row."""
+    if step.kind == "cell":
+        return run_cell(plan, step.cell, chance.get(step.cell.dataset), verbose=verbose)
+    if not needed(plan, step):
+        return None
+    if step.kind == "pre":
+        print(f"[{step.cell.dataset}] key tokens come from the pre student {step.cell.name} (pre is not among "
+              "the grid's conditions: trained for attribution only)", flush=True)
+        train_cell(cell_config(plan.grid, step.cell, plan.pre_checkpoint(step.cell),
+                               plan.rationales[step.cell.dataset]))
+    elif step.kind == "attribute":
+        attribute(plan, step.cell)
+    else:
+        raise ValueError(f"unknown step kind {step.kind!r}")
+    return None
