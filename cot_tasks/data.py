@@ -23,6 +23,18 @@ from cot_tasks.sample import sample_dir
 SPLITS: dict[str, tuple[str, ...]] = {dataset: ("train", "validation", "test") for dataset in DATASETS}
 EVAL_SPLIT: dict[str, str] = {name: f.eval_split for name, f in FACTS.items()}
 SOURCES = ("hub", "sample")
+# The one default of every entry point (CLI, Python API, lm-eval tasks): the bundled sample, because the
+# README's first commands must run where they are typed (offline, no account), and every artefact states
+# the source it scored (model cards, results), so sample numbers are never passed off as hub ones.
+# A real-data run names its source: --source hub, --metadata '{"source": "hub"}', source: hub.
+DEFAULT_SOURCE = "sample"
+# How each entry point is told to use another source, for the message of a failed hub load.
+SOURCE_FIX = {
+    "cli": "--source sample (or a folder of the original files)",
+    "lm-eval": "--metadata '{\"source\": \"sample\"}' (or a folder of the original files)",
+    "python": "source=\"sample\" (or a folder of the original files)",
+    "grid": "source: sample in the grid file (or a folder of the original files)",
+}
 DISPLAY_NAMES = {name: f.short for name, f in FACTS.items()}
 
 
@@ -79,12 +91,15 @@ def split_file(dataset: str, split: str, source: str | os.PathLike) -> Path:
     raise DataError(f"no {split} file for {dataset} (looked for {', '.join(names)})", path=directory)
 
 
-def load_split(dataset: str, split: str, source: str | os.PathLike = "sample") -> list[Example]:
-    """All examples of one split, in file order, each checked (see module docstring)."""
+def load_split(dataset: str, split: str, source: str | os.PathLike = DEFAULT_SOURCE, *,
+               entry: str = "cli") -> list[Example]:
+    """All examples of one split, in file order, each checked (see module docstring).
+
+    ``entry`` (a key of SOURCE_FIX) decides how a failed hub load names its fix."""
     module = _loader(dataset)
     _check_split(dataset, split)
     if source == "hub":
-        return _load_hub(module, split)
+        return _load_hub(module, split, entry)
     path = split_file(dataset, split, source)
     return _convert(read_jsonl(path), module.from_file, split, path)
 
@@ -103,7 +118,7 @@ def _convert(rows: Iterable[tuple[Where, dict]], convert, split: str, origin: ob
     return examples
 
 
-def _load_hub(module, split: str) -> list[Example]:
+def _load_hub(module, split: str, entry: str) -> list[Example]:
     import datasets
 
     dataset = module.DATASET
@@ -112,7 +127,7 @@ def _load_hub(module, split: str) -> list[Example]:
     except Exception as err:  # noqa: BLE001 - any failure to fetch (offline, renamed, auth) is the user's to fix
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise DataError(f"cannot load from the Hugging Face Hub ({reason}); is it reachable? "
-                        f"Use --source sample or a directory of the original files",
+                        f"offline, use {SOURCE_FIX[entry]}",
                         path=f"hub {FACTS[dataset].hub_id}") from None
     origin = f"hub {FACTS[dataset].hub_id}[{split}]"
     return _convert(((Where(origin, i, hub=True), row) for i, row in enumerate(rows)), module.from_hub, split, origin)
@@ -150,7 +165,7 @@ class DataCheck:
         return out
 
 
-def check_source(dataset: str, source: str | os.PathLike = "sample") -> DataCheck:
+def check_source(dataset: str, source: str | os.PathLike = DEFAULT_SOURCE) -> DataCheck:
     """Load every split the source has and count rows and gold labels (``cot-distill data check``)."""
     directory = source_dir(dataset, source)
     present = available_splits(dataset, source)

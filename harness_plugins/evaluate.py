@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, redirect_stderr
 from typing import Any
 
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from harness_plugins.registry import TASKS_DIR, our_task_names, task_manager
 
@@ -16,7 +17,7 @@ def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
     tasks: str | Iterable[str],
     *,
-    source: str | os.PathLike = "sample",
+    source: str | os.PathLike = DEFAULT_SOURCE,
     output_dir: str | os.PathLike,
     batch_size: int = 8,
     device: str = "cpu",
@@ -44,7 +45,7 @@ def evaluate_checkpoint(
 
     check_model_path(os.fspath(checkpoint), "checkpoint")
     tasks = [tasks] if isinstance(tasks, str) else list(tasks)
-    metadata = {**(metadata or {}), "source": os.fspath(source)}
+    metadata = {"entry": "python", **(metadata or {}), "source": os.fspath(source)}
     # Indexing lm-eval's ~15k built-in tasks takes seconds; only do it when one is asked for.
     builtin_needed = not set(tasks) <= set(our_task_names())
     tracker = EvaluationTracker(output_path=os.fspath(output_dir))

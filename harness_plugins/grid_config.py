@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import trainers
 from cot_tasks.conditions import parse_condition
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.records import DATASETS
 from trainers.config import TrainConfig
@@ -45,7 +46,7 @@ class GridConfig:
     """The keys of a ``cot-distill run`` YAML file (see trainers/configs/default.yaml)."""
 
     output: str = "cot-distill-runs/default"
-    source: str = "sample"
+    source: str = DEFAULT_SOURCE
     datasets: list[str] = field(default_factory=lambda: ["csqa"])
     conditions: list[str] = field(default_factory=lambda: ["none", "post"])
     students: list[str] = field(default_factory=lambda: ["tiny"])

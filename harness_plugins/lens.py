@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
@@ -297,7 +298,7 @@ class LensResult:
     paths: list[Path]
 
 
-def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = "sample", split: str | None = None,
+def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = DEFAULT_SOURCE, split: str | None = None,
              limit: int | None = None, out_dir: str | Path, tuned: bool = False,
              tuned_limit: int | None = 512, batch_size: int = 16, device: str | None = None) -> LensResult:
     """Score every checkpoint, then write ``lens_<dataset>.csv`` and ``.png`` into ``out_dir`` atomically."""

@@ -101,7 +101,8 @@ def check_join(dataset: str, source: str, rationale_file: str) -> tuple[int, int
     from cot_tasks.rationales import read_rationales
 
     texts = {rid: r.rationale for rid, r in read_rationales(rationale_file, dataset=dataset).items()}
-    _, report = build_targets(load_split(dataset, "train", source=source), texts, "none", source=rationale_file)
+    examples = load_split(dataset, "train", source=source, entry="grid")
+    _, report = build_targets(examples, texts, "none", source=rationale_file)
     return report.joined, report.unjoined
 
 
@@ -109,7 +110,7 @@ def chance_level(dataset: str, source: str, limit: int | None = None) -> float:
     """Expected accuracy of a uniform guess over the scored eval docs (1 / number of choices, from the data)."""
     from cot_tasks.data import EVAL_SPLIT, load_split
 
-    examples = load_split(dataset, EVAL_SPLIT[dataset], source=source)[:limit]
+    examples = load_split(dataset, EVAL_SPLIT[dataset], source=source, entry="grid")[:limit]
     return statistics.mean(1 / len(ex.choices) for ex in examples)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cot_tasks.conditions import make_target, normalise
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import repair_tail
 from cot_tasks.prompts import render_prompt
@@ -43,7 +44,7 @@ class AttributionConfig:
     rationales: Path
     out: Path
     split: str = "train"
-    source: str = "sample"
+    source: str = DEFAULT_SOURCE
     steps: int = 20
     baseline: str = "pad"
     k: int = 10

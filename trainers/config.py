@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from trainers.tiny import TinyConfig
 
@@ -40,7 +41,7 @@ class TrainConfig:
     student: str = _opt("tiny", "a named student (`cot-distill students list`), a hub name, a local path, or "
                                 "'tiny' (a small GPT-2 built locally)")
     output: str = _opt("cot-distill-student", "checkpoint folder")
-    source: str = _opt("sample", "where examples come from: sample (bundled), hub, or a folder of the "
+    source: str = _opt(DEFAULT_SOURCE, "where examples come from: sample (bundled), hub, or a folder of the "
                                  "original files")
     split: str = _opt("train", "the split to train on")
     epochs: float = _opt(3.0, "passes over the training set (a fraction cuts the last one short)")

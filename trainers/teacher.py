@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError, ModelError
 from cot_tasks.io import append_rows
 from cot_tasks.rationales.format import Rationale, resume_rationales
@@ -28,7 +29,7 @@ class GenerateConfig:
     dataset: str
     out: Path
     split: str = "train"
-    source: str = "sample"
+    source: str = DEFAULT_SOURCE
     limit: int | None = None
     batch_size: int = 8
     max_new_tokens: int = 128

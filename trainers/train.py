@@ -107,15 +107,10 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     A finished run with the same config is reused; an unfinished one resumes
     with ``resume=True`` and ends with the same weights as an uninterrupted run.
     """
-    import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
     from cot_tasks.rationales import read_rationales
     from cot_tasks.rationales.keytokens import read_attributions
-    from trainers.loss import TargetLoss, accumulate, param_groups
 
     config.check()
     cond = parse_condition(config.condition)
@@ -130,10 +125,18 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
         rationales = {rid: r.rationale for rid, r in read_rationales(config.rationales, config.dataset).items()}
         rationale_sha = file_sha256(config.rationales)
     identity = {**config.identity(), "rationales_sha256": rationale_sha}
+    # Everything that can be checked without the student is checked before the folder is claimed,
+    # so a corrected command is never refused as "another run".
+    build_targets(examples, rationales, "none" if rationales is not None else cond,
+                  source=config.rationales or "rationales")
+    extras = {}
     if config.attributions:
         if not Path(config.attributions).is_file():
             raise DataError("no such attribution file; run `cot-distill attribute` first", path=config.attributions)
         identity["attributions_sha256"] = file_sha256(config.attributions)
+        # Key tokens reach the target as text, so a teacher's tokenizer serves any student;
+        # the reader still refuses a file that mixes tokenizers.
+        extras["attributions"] = read_attributions(config.attributions)
     record = check_output(out, identity)
     if record is not None and record.get("status") == "finished":
         return TrainResult(out, True, record["steps"], record["examples"], record["dropped"],
@@ -144,12 +147,41 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
                         path=out)
     # Every process has read the folder before the main process claims it.
     accelerator.wait_for_everyone()
+    claimed = main and record is None
+    created = not out.exists()
     if main:
         out.mkdir(parents=True, exist_ok=True)
         if record is None:  # claim the folder before writing anything else into it
             write_json(out / RUN_FILE, {"identity": identity, "status": "starting"})
     accelerator.wait_for_everyone()
+    try:
+        return _train_claimed(config, accelerator, cond, out, examples, rationales, identity, record, extras,
+                              resume=resume, on_step=on_step, progress=progress)
+    except DataError:
+        if claimed and not (out / STATE_DIR).exists():
+            # Claimed moments ago, nothing trained: leave no run that the corrected command could not reuse.
+            _unclaim(out, created)
+        raise
 
+
+def _unclaim(out: Path, created: bool) -> None:
+    for name in (RUN_FILE, INIT_DIR):
+        path = out / name
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    if created and not any(out.iterdir()):
+        out.rmdir()
+
+
+def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, rationales, identity: dict,
+                   record: dict | None, extras: dict, *, resume: bool, on_step, progress: bool) -> TrainResult:
+    import torch
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from trainers.loss import TargetLoss, accumulate, param_groups
+
+    main = accelerator.is_main_process
     student = resolve_student(config.student)
     if student == "tiny":
         corpus = [render_prompt(ex) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
@@ -158,17 +190,6 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
         accelerator.wait_for_everyone()
         student = str(out / INIT_DIR)
     tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=config.trust_remote_code)
-    extras = {}
-    if config.attributions:
-        try:
-            # Key tokens reach the target as text, so a teacher's tokenizer serves any student;
-            # the reader still refuses a file that mixes tokenizers.
-            extras["attributions"] = read_attributions(config.attributions)
-        except DataError:
-            if record is None and main:
-                # Claimed moments ago, nothing trained: leave no run that a fixed file could not reuse.
-                shutil.rmtree(out, ignore_errors=True)
-            raise
     pairs, report = build_targets(examples, rationales, cond, seed=config.seed, tokenizer=tokenizer,
                                   source=config.rationales or "rationales", extras=extras)
     rows = [(ex.id, render_prompt(ex), target.text) for ex, target in pairs]

@@ -42,6 +42,20 @@ class Imported:
                 f"{unparseable} with no parseable teacher answer{extra}")
 
 
+def require_joined(result: Imported, path: object) -> Imported:
+    """An import that joins nothing is a wrong file, split or join column, never an empty output file."""
+    if not result.rationales:
+        raise DataError(f"no row joins an example ({result.rows} rows, 0 joined); check --dataset, --split, "
+                        "--source and the join column", path=path)
+    return result
+
+
+def _stem_keys(ex: Example) -> set[str]:
+    """The question alone and with its options written inline (QuaRel's own file spells them so)."""
+    inline = " ".join(f"({label}) {text}" for label, text in ex.choices)
+    return {normalise_question(ex.question), normalise_question(f"{ex.question} {inline}")}
+
+
 def _dataset(examples: Sequence[Example]) -> str:
     if not examples:
         raise DataError("no examples to join rationales to")
@@ -265,7 +279,8 @@ def import_generic(path: str | Path, examples: Sequence[Example], columns: Colum
     by_id = {ex.id: ex for ex in examples}
     by_stem: dict[str, list[Example]] = {}
     for ex in examples:
-        by_stem.setdefault(normalise_question(ex.question), []).append(ex)
+        for key in _stem_keys(ex):
+            by_stem.setdefault(key, []).append(ex)
     wanted = [("--rationale-column", columns.rationale), ("--id-column", columns.id),
               ("--question-column", columns.question), ("--answer-column", columns.answer),
               ("--teacher-column", columns.teacher)]

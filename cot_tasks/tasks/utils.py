@@ -7,7 +7,7 @@ from typing import Sequence
 
 import datasets
 
-from cot_tasks.data import EVAL_SPLIT, load_split
+from cot_tasks.data import DEFAULT_SOURCE, EVAL_SPLIT, load_split
 from cot_tasks.errors import DataError
 from cot_tasks.lmeval_samples import read_generations
 from cot_tasks.prompts import commit_context, render_prompt
@@ -81,23 +81,22 @@ def commit_doc_to_text(doc: dict) -> str:
     return commit_context(Example.from_row(doc), doc["generation"])
 
 
-def load(dataset: str, source: str = "hub", **metadata) -> datasets.DatasetDict:
+def load(dataset: str, source: str = DEFAULT_SOURCE, entry: str = "lm-eval", **metadata) -> datasets.DatasetDict:
     """``custom_dataset``: train + the dataset's eval split, read from ``source``.
 
     lm-eval calls this with the task's ``metadata`` merged with ``--metadata``
     (and, from its CLI, ``--model_args``) as keywords, plus ``dataset_kwargs``;
-    only ``dataset`` and ``source`` concern us, the rest is ignored.
+    only ``dataset``, ``source`` and ``entry`` (who called lm-eval: how a failed hub load names its
+    fix, see cot_tasks.data.SOURCE_FIX) concern us, the rest is ignored.
     """
-    return datasets.DatasetDict(
-        {
-            split: datasets.Dataset.from_list([ex.to_row() for ex in load_split(dataset, split, source=source)])
-            for split in ("train", EVAL_SPLIT[dataset])
-        }
-    )
+    return datasets.DatasetDict({
+        split: datasets.Dataset.from_list([ex.to_row() for ex in load_split(dataset, split, source, entry=entry)])
+        for split in ("train", EVAL_SPLIT[dataset])
+    })
 
 
-def load_commit(dataset: str, source: str = "hub", generations: str | None = None, limit: int | None = None,
-                **metadata) -> datasets.DatasetDict:
+def load_commit(dataset: str, source: str = DEFAULT_SOURCE, generations: str | None = None,
+                limit: int | None = None, entry: str = "lm-eval", **metadata) -> datasets.DatasetDict:
     """``custom_dataset`` of the commit tasks: each eval doc with the student's generation (``doc["generation"]``).
 
     ``generations`` (metadata) is the samples file of a ``cot_<ds>_gen`` run of
@@ -108,7 +107,7 @@ def load_commit(dataset: str, source: str = "hub", generations: str | None = Non
         raise DataError(f"the commit task of {dataset} needs metadata key 'generations': the samples file of "
                         f"its gen task (lm_eval --log_samples), e.g. --metadata '{{\"generations\": PATH}}'")
     split = EVAL_SPLIT[dataset]
-    examples = load_split(dataset, split, source=source)
+    examples = load_split(dataset, split, source=source, entry=entry)
     texts = read_generations(generations, dataset, split)
     unknown = sorted(set(texts) - {ex.id for ex in examples})
     if unknown:
@@ -120,7 +119,7 @@ def load_commit(dataset: str, source: str = "hub", generations: str | None = Non
         raise DataError(f"no generation for {len(missing)} of {len(scored)} {dataset} {split} docs "
                         f"(first: {missing[0]!r}); pass the gen run's --limit as metadata 'limit'",
                         path=generations)
-    train = [ex.to_row() for ex in load_split(dataset, "train", source=source)]
+    train = [ex.to_row() for ex in load_split(dataset, "train", source=source, entry=entry)]
     return datasets.DatasetDict({
         "train": datasets.Dataset.from_list(train),
         split: datasets.Dataset.from_list([{**ex.to_row(), "generation": texts[ex.id]} for ex in scored]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.records import DATASETS
 
 
@@ -11,7 +12,7 @@ def register(sub) -> None:
     p = sub.add_parser("lens", help="logit/tuned lens: per-layer accuracy at the answer position")
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="trained students (folders) to compare")
     p.add_argument("--dataset", required=True, choices=DATASETS, help="whose eval prompts are decoded")
-    p.add_argument("--source", default="sample", help="sample, hub or a folder of the original files")
+    p.add_argument("--source", default=DEFAULT_SOURCE, help="sample, hub or a folder of the original files")
     p.add_argument("--split", default=None, help="default: the dataset's eval split")
     p.add_argument("--limit", type=int, default=None, help="score only the first N examples")
     p.add_argument("--out", type=Path, required=True, help="output folder for lens.csv and lens.png")

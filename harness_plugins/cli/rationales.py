@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.rationales import importers
 from cot_tasks.rationales.filtering import KEEP
 from cot_tasks.records import DATASETS
@@ -13,7 +14,7 @@ from trainers.teacher import ENGINES
 def split_args(p) -> None:
     p.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
     p.add_argument("--split", default="train", help="the split whose questions are used")
-    p.add_argument("--source", default="sample",
+    p.add_argument("--source", default=DEFAULT_SOURCE,
                    help="where the questions come from: hub, sample, or a directory of the original files")
 
 
@@ -101,6 +102,7 @@ def _import(args) -> int:
         columns = importers.Columns(rationale=args.rationale_column, id=args.id_column or None,
                                     question=args.question_column, answer=args.answer_column)
         result = importers.import_generic(args.input, examples, columns, teacher=args.teacher or "unknown")
+    importers.require_joined(result, args.input or args.format)
     kept, report = filter_rationales(examples, {r.id: r for r in result.rationales}, args.keep)
     write_rationales(kept, args.out)
     print(result.line())
