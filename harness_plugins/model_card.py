@@ -13,6 +13,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from cot_tasks.conditions import tasks_for
+from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import COMMIT_TASKS, GEN_TASKS
@@ -20,6 +22,7 @@ from cot_tasks.records import FACTS
 from harness_plugins.compare import dataset_of_task
 from trainers.config import read_run_record
 
+SAMPLE = "sample"
 # lm-eval metric -> Hub metric type (both score the label the student picks).
 METRIC_TYPES = {"acc": "accuracy", "acc_norm": "accuracy", "exact_match": "accuracy"}
 
@@ -29,12 +32,30 @@ def _split(results: Mapping, task: str, dataset: str) -> str:
     return config.get("test_split") or config.get("validation_split") or FACTS[dataset].eval_split
 
 
+def scored_source(results: Mapping, task: str) -> str | None:
+    """The ``source`` lm-eval's task read its docs from (its metadata), None for results that do not say."""
+    return (results.get("configs", {}).get(task, {}).get("metadata") or {}).get("source")
+
+
+def public(value: Any) -> Any:
+    """A value with every absolute path cut to its last part: a card is published, the user's machine is not."""
+    if isinstance(value, Mapping):
+        return {k: public(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    if isinstance(value, str) and Path(value).is_absolute():
+        return Path(value).name
+    return value
+
+
 def model_index(name: str, results: Mapping) -> list[dict]:
-    """``model-index`` entries for every task of ``results`` that scores one of our datasets."""
+    """``model-index`` entries for every task of ``results`` that scores one of our datasets on the real data.
+
+    Scores on the bundled sample are no scores of the hub dataset, so they get no entry (the body lists them)."""
     entries = []
     for task, scores in sorted(results.get("results", {}).items()):
         dataset = dataset_of_task(task)
-        if dataset is None:
+        if dataset is None or scored_source(results, task) == SAMPLE:
             continue
         metrics = [
             {"type": METRIC_TYPES[metric], "value": round(float(value), 4),
@@ -52,37 +73,58 @@ def model_index(name: str, results: Mapping) -> list[dict]:
         entries.append({"task": {"type": "multiple-choice", "name": "Multiple Choice"},
                         "dataset": hub_dataset, "metrics": metrics})
     if not entries:
-        tasks = ", ".join(results.get("results", {})) or "none"
-        raise DataError(f"results hold no csqa/obqa/quarel task (tasks: {tasks})")
+        return []
     return [{"name": name, "results": entries}]
 
 
-def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], results: Mapping) -> str:
+def _check_results(results: Mapping) -> None:
+    if not any(dataset_of_task(task) for task in results.get("results", {})):
+        tasks = ", ".join(results.get("results", {})) or "none"
+        raise DataError(f"results hold no csqa/obqa/quarel task (tasks: {tasks})")
+
+
+def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], results: Mapping | None) -> str:
+    """The card; ``results`` None: a student not scored yet (a standalone ``train``), with no model-index."""
     checkpoint_dir = Path(checkpoint_dir)
-    for name in ("dataset", "condition", "student", "metrics"):
+    for name in ("dataset", "condition", "student") + (("metrics",) if results is not None else ()):
         if not run_info.get(name):
             raise DataError("missing from run info", field=name)
     dataset, condition, student = (str(run_info[k]) for k in ("dataset", "condition", "student"))
-    metrics = run_info["metrics"]
-    # The gen pass first: a commit task reads its samples.
-    tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()), key=lambda t: t not in GEN_TASKS)
     if dataset not in FACTS:
         raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(FACTS)})", field="dataset")
+    if results is not None:
+        _check_results(results)
+    metrics = run_info.get("metrics") or {}
+    record = read_run_record(checkpoint_dir) or {}
+    train_config = record.get("config") or {}
+    sources = {scored_source(results or {}, m["task"]) for m in metrics.values()} - {None}
+    source = str(sources.pop() if len(sources) == 1 else run_info.get("source") or train_config.get("source")
+                 or "unknown")
+    # The gen pass first: a commit task reads its samples.
+    tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()) or
+                   [m.task for m in tasks_for(condition, dataset).values()], key=lambda t: t not in GEN_TASKS)
     name = f"cot-distill-{dataset}-{condition}-{Path(student).name}" + (
         f"-seed{run_info['seed']}" if run_info.get("seed") is not None else "")
     meta: dict[str, Any] = {}
     # base_model must be a Hub id; a local path or the built-in tiny student has none.
-    if student != "tiny" and not Path(student).exists():
+    if student != "tiny" and not Path(student).is_absolute() and not Path(student).exists():
         meta["base_model"] = student
-    meta.update({
-        "library_name": "transformers",
-        "datasets": [FACTS[dataset].hub_id],
-        "tags": ["cot-distillation", condition],
-        "model-index": model_index(name, results),
-    })
+    meta["library_name"] = "transformers"
+    if source != SAMPLE:
+        meta["datasets"] = [FACTS[dataset].hub_id]
+    meta["tags"] = ["cot-distillation", condition]
+    index = model_index(name, results) if results is not None else []
+    if index:
+        meta["model-index"] = index
     teacher = run_info.get("teacher") or "unknown"
-    config = read_run_record(checkpoint_dir) or {}
-    versions = results.get("versions", {})
+    config = public(record)
+    data = (f"the cot-distill bundled sample of {FACTS[dataset].display} (hand-written questions, not the "
+            f"{FACTS[dataset].hub_id} data)" if source == SAMPLE else
+            f"{FACTS[dataset].display} from {public(source)}")
+    n_train = run_info.get("examples", record.get("examples"))
+    split = train_config.get("split", "train")
+    n_docs = sorted({m.get("n_docs") for m in metrics.values()} - {None})
+    versions = (results or {}).get("versions", {})
     scores = [
         f"- `{metric}` = {float(m['value']):.4f} (lm-eval task `{m['task']}`"
         + (f" version {versions[m['task']]}" if m["task"] in versions else "")
@@ -99,11 +141,14 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         "",
         "## Training",
         "",
-        f"- **Student (base model):** `{student}`",
+        f"- **Student (base model):** `{public(student)}`",
         f"- **CoT condition:** `{condition}` (how the gold label and the teacher rationale form the target)",
         f"- **Teacher:** `{teacher}`",
-        f"- **Rationales:** `{run_info.get('rationales') or 'none'}`",
-        f"- **Data:** {FACTS[dataset].display} training split; scored on `{_split(results, tasks[0], dataset)}`",
+        f"- **Rationales:** `{public(run_info.get('rationales') or train_config.get('rationales')) or 'none'}`",
+        f"- **Data:** {data}; trained on `{split}`"
+        + (f" ({n_train} examples)" if n_train is not None else "")
+        + (f", scored on `{_split(results, tasks[0], dataset)}` ({'/'.join(map(str, n_docs))} docs)"
+           if results is not None else ", not scored yet"),
         f"- **Seed:** {run_info.get('seed', 'unknown')}",
         "",
     ]
@@ -117,12 +162,14 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         "the prompt, or after its own greedy rationale and the answer cue), `exact_match` the label it "
         "commits to in free generation.",
         "",
-        *scores,
+        *(scores or ["Not scored yet: score it with the commands below."]),
         "",
+        *(["Scores on the bundled sample say the pipeline works, nothing about the student on the real data.", ""]
+          if source == SAMPLE and scores else []),
         "Reproduce with:",
         "",
         "```bash",
-        *reproduce(tasks),
+        *reproduce(tasks, source),
         "```",
         "",
         "`cot-distill tasks-dir` prints the folder of the cot-distill lm-eval task definitions "
@@ -133,23 +180,25 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     return f"---\n{front}---\n\n" + "\n".join(body)
 
 
-def reproduce(tasks: list[str]) -> list[str]:
+def reproduce(tasks: list[str], source: str = DEFAULT_SOURCE) -> list[str]:
     """``lm_eval`` command lines for ``tasks``; a commit task reads the samples of the gen task run before it."""
     lines, gen = [], None
+    given = {} if source in (DEFAULT_SOURCE, "unknown") else {
+        "source": source if source in ("hub", SAMPLE) else "/path/to/the/original/files"}
     for task in tasks:
-        metadata = ""
+        keys = dict(given)
         if task in COMMIT_TASKS:
-            samples = f"eval/<model>/samples_{gen}_<timestamp>.jsonl"
-            metadata = f" --metadata '{{\"generations\": \"{samples}\"}}'"
+            keys["generations"] = f"eval/<model>/samples_{gen}_<timestamp>.jsonl"
         elif task in GEN_TASKS:
             gen = task
+        metadata = f" --metadata '{json.dumps(keys)}'" if keys else ""
         lines += ["lm_eval --model hf --model_args pretrained=PATH_OR_HUB_ID \\",
                   f'  --include_path "$(cot-distill tasks-dir)" --tasks {task}{metadata} \\',
                   "  --log_samples --output_path eval/"]
     return lines
 
 
-def write_model_card(checkpoint_dir: str | Path, run_info: dict, results: dict) -> Path:
+def write_model_card(checkpoint_dir: str | Path, run_info: dict, results: dict | None) -> Path:
     """Write ``<checkpoint_dir>/README.md`` (atomically) and return its path."""
     checkpoint_dir = Path(checkpoint_dir)
     if not checkpoint_dir.is_dir():

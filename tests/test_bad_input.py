@@ -202,3 +202,5 @@ def test_a_failed_train_does_not_block_the_corrected_rerun(tmp_path, monkeypatch
     assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
     assert main(_train("--condition", "post", "--rationales", str(rationale_path("csqa")), *tiny)) == 0
     assert json.loads((tmp_path / "out" / "cot_distill.json").read_text())["status"] == "finished"
+    card = (tmp_path / "out" / "README.md").read_text()  # the README promises a card for standalone train
+    assert "Not scored yet" in card and "bundled sample" in card and str(tmp_path) not in card

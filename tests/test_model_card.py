@@ -93,3 +93,26 @@ def test_results_without_our_tasks_write_nothing(tmp_path):
     with pytest.raises(DataError, match="condition"):
         write_model_card(tmp_path, {**RUN, "condition": ""}, RESULTS)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_card_scored_on_the_sample_claims_no_hub_data_and_shows_no_machine_paths(tmp_path):
+    record = {"status": "finished", "examples": 40, "config": {
+        "source": "sample", "split": "train", "rationales": "/home/ada/secret/r.jsonl", "output": "/home/ada/ckpt"}}
+    (tmp_path / "cot_distill.json").write_text(json.dumps(record))
+    results = {**RESULTS, "configs": {"cot_csqa": {"validation_split": "validation",
+                                                   "metadata": {"source": "sample"}}}}
+    run = {**RUN, "student": "/home/ada/models/gpt2", "rationales": "/home/ada/secret/r.jsonl"}
+    text = write_model_card(tmp_path, run, results).read_text()
+    meta = _front_matter(text)
+    assert "model-index" not in meta and "datasets" not in meta
+    assert "/home/ada" not in text and "`r.jsonl`" in text and "`gpt2`" in text
+    assert "bundled sample" in text and "(40 examples)" in text and "`validation` (20 docs)" in text
+
+
+def test_a_card_of_a_student_not_scored_yet(tmp_path):
+    text = write_model_card(tmp_path, {"dataset": "quarel", "condition": "pre", "student": "tiny", "seed": 1,
+                                       "source": "hub"}, None).read_text()
+    meta = _front_matter(text)
+    assert "model-index" not in meta and meta["datasets"] == ["community-datasets/quarel"]
+    assert "Not scored yet" in text and "--tasks cot_quarel_gen" in text and "--tasks cot_quarel_commit" in text
+    assert '"source": "hub"' in text

@@ -62,6 +62,11 @@ def quiet_third_party() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for name in ("lm-eval", "lm_eval", "transformers", "datasets", "accelerate", "huggingface_hub", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # The environment is read at import: a library imported before us is told directly.
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|torch|lm_eval|accelerate)\b")
 

@@ -22,12 +22,18 @@ def register(sub) -> None:
 def _train(args) -> int:
     from accelerate import PartialState
 
+    from harness_plugins.model_card import write_model_card
     from trainers.train import train
 
     result = train(config_from_args(TrainConfig, args), resume=args.resume)
     if not PartialState().is_main_process:  # under `accelerate launch`, one summary, not one per process
         return 0
+    config = config_from_args(TrainConfig, args)
+    # Not scored yet: the card says how the student was made and how to score it.
+    write_model_card(result.output, {"dataset": config.dataset, "condition": config.condition,
+                                     "student": config.student, "seed": config.seed,
+                                     "rationales": config.rationales, "examples": result.examples}, None)
     what = "reused finished run" if result.reused else f"trained {result.steps} steps in {result.seconds:.1f}s"
     print(f"{what}: {result.examples} examples ({result.dropped} without rationale dropped, "
-          f"{result.truncated} rationales cut); checkpoint {result.output}")
+          f"{result.truncated} rationales cut); checkpoint and model card {result.output}")
     return 0
