@@ -105,9 +105,12 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def format_table(rows: list[dict]) -> str:
     """Per dataset (its eval docs and chance level): both metrics and the invalid share, mean over seeds,
-    one line per student/condition."""
-    columns = ("acc", "exact_match", "invalid")
-    keys = list(dict.fromkeys((r["student"], r["condition"]) for r in rows))
+    one line per student/condition, in percent and in the report's condition order."""
+    from harness_plugins.aggregate import condition_key
+
+    columns = ("acc %", "exact_match %", "invalid %")
+    keys = sorted(dict.fromkeys((r["student"], r["condition"]) for r in rows),
+                  key=lambda k: (k[0], condition_key(k[1])))
     width = max([len("student / condition")] + [len(f"{s} / {c}") for s, c in keys])
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -115,13 +118,13 @@ def format_table(rows: list[dict]) -> str:
         n_docs = sorted({r["metrics"][m]["n_docs"] for r in mine for m in METRICS})
         chance = sorted({r["chance"] for r in mine if r.get("chance") is not None})
         lines += ["", f"{dataset}: {'/'.join(map(str, n_docs))} eval docs, chance "
-                  + ("/".join(f"{c:.3f}" for c in chance) or "unknown"),
-                  "student / condition".ljust(width) + "".join(f"  {c:>11}" for c in columns)]
+                  + ("/".join(f"{100 * c:.1f}%" for c in chance) or "unknown"),
+                  "student / condition".ljust(width) + "".join(f"  {c:>13}" for c in columns)]
         for s, c in keys:
             runs = [r for r in mine if (r["student"], r["condition"]) == (s, c)]
             if not runs:
                 continue
             vals = [statistics.mean(r["metrics"][m]["value"] for r in runs) for m in METRICS]
             vals.append(statistics.mean(r["metrics"]["exact_match"]["invalid"] for r in runs))
-            lines.append(f"{s} / {c}".ljust(width) + "".join(f"  {v:11.3f}" for v in vals))
+            lines.append(f"{s} / {c}".ljust(width) + "".join(f"  {100 * v:13.1f}" for v in vals))
     return "\n".join(lines[1:])

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from cot_tasks.conditions import parse_condition
 from cot_tasks.io import write_files_atomic
 from harness_plugins import stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
@@ -95,11 +96,42 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
     return "\n".join(lines)
 
 
-def to_png(cells: list[Cell]) -> bytes:
-    """One panel per metric (rows) x dataset (columns): bars per student and condition with their CI, the
-    dataset's chance level as a dashed line."""
-    # The Figure API without pyplot: no global backend or figure registry touched.
+# A control is drawn beside the condition it controls, in the light shade of that condition's hue.
+CONTROL_OF = {"random_post": "keytokens_post"}
+# Free-generation scores hatched, so a grey-scale print still tells the two metrics apart.
+HATCH = {"exact_match": "//"}
+METRIC_NOTES = {"acc": ", choice at commitment", "exact_match": ", free generation (hatched)"}
+
+
+def condition_colours(conditions: list[str]) -> dict[str, tuple]:
+    """One tab20 hue family per condition (its dark shade); a control takes the light shade of the condition
+    of the same argument it controls (``random_post:5`` beside ``keytokens_post:5``)."""
     import matplotlib
+
+    palette = matplotlib.colormaps["tab20"]
+    families: dict[str, int] = {}
+    colours = {}
+    for condition in sorted(conditions, key=condition_key):
+        cond = parse_condition(condition)
+        partner = f"{CONTROL_OF[cond.name]}:{cond.arg}" if cond.name in CONTROL_OF and cond.arg else None
+        if partner is not None and partner in families:
+            colours[condition] = palette(2 * families[partner] + 1)
+            continue
+        families[condition] = len(families) % 10
+        colours[condition] = palette(2 * families[condition])
+    return colours
+
+
+def to_png(cells: list[Cell]) -> bytes:
+    buf = io.BytesIO()
+    figure(cells).savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def figure(cells: list[Cell]):
+    """One panel per metric (rows) x dataset (columns): bars per student and condition with their CI, the
+    dataset's chance level as a dashed line; a score of 0 is written on its (empty) bar."""
+    # The Figure API without pyplot: no global backend or figure registry touched.
     from matplotlib.figure import Figure
 
     metrics = list(dict.fromkeys(c.metric for c in cells))
@@ -108,8 +140,7 @@ def to_png(cells: list[Cell]) -> bytes:
     fig = Figure(figsize=(5 * len(datasets), 3.6 * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
     width = 0.8 / len(conditions)
-    # tab20 keeps up to 20 conditions apart; the default cycle repeats after 10.
-    palette = matplotlib.colormaps["tab20" if len(conditions) > 10 else "tab10"]
+    colours = condition_colours(conditions)
     index = {(c.dataset, c.student, c.metric, c.condition): c for c in cells}
     for row, metric in enumerate(metrics):
         for ax, dataset in zip(axes[row], datasets):
@@ -124,21 +155,23 @@ def to_png(cells: list[Cell]) -> bytes:
                 ys = [100 * c.mean for _, c in found]
                 errs = [[max(0.0, 100 * (c.mean - c.interval.low)) for _, c in found],
                         [max(0.0, 100 * (c.interval.high - c.mean)) for _, c in found]]
-                ax.bar(xs, ys, width, yerr=errs, capsize=3, label=condition, color=palette(j % palette.N))
+                ax.bar(xs, ys, width, yerr=errs, capsize=3, label=condition, color=colours[condition],
+                       hatch=HATCH.get(metric), edgecolor="black", linewidth=0.5)
+                for x, y in zip(xs, ys):
+                    if y == 0:  # no bar to see: say it is a zero, not a missing cell
+                        ax.text(x, 1, "0", ha="center", va="bottom", fontsize="x-small")
             chance = [c.chance for c in mine if c.chance is not None]
             if chance:
                 ax.axhline(100 * chance[0], color="black", linestyle="--", linewidth=1, label="chance")
             ax.set_xticks(range(len(students)), students, rotation=20)
             seeds = sorted({len(c.seeds) for c in mine})
-            ax.set_title(f"{dataset}: {metric} ({mine[0].docs if mine else 0} docs, "
+            ax.set_title(f"{dataset}: {metric}{METRIC_NOTES.get(metric, '')} ({mine[0].docs if mine else 0} docs, "
                          f"{'/'.join(map(str, seeds))} seed(s))")
             ax.set_ylabel(f"{metric} (%)")
             ax.set_ylim(0, 100)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, title="condition", fontsize="small", loc="outside right upper")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    return fig
 
 
 @dataclass(frozen=True)

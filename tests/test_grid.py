@@ -53,6 +53,20 @@ def grid_yaml(tmp: Path, src: Path, rat: Path, **over) -> Path:
     return path
 
 
+def test_run_table_uses_the_report_order_and_percent():
+    from harness_plugins.grid import format_table
+
+    def row(condition, value):
+        metric = {"value": value, "n_docs": 20, "invalid": 0.0, "task": "t", "key": "k"}
+        return {"dataset": "csqa", "student": "tiny", "condition": condition, "chance": 0.2,
+                "metrics": {"acc": metric, "exact_match": metric}}
+
+    table = format_table([row("random_post:5", 0.25), row("post", 0.5), row("none", 0.0)])
+    names = [line.split()[2] for line in table.splitlines() if line.startswith("tiny / ")]
+    assert names == ["none", "post", "random_post:5"]
+    assert "chance 20.0%" in table and "50.0" in table and "0.500" not in table
+
+
 def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
     from harness_plugins.results import results_for_task, samples_path
 
@@ -60,7 +74,8 @@ def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
     assert main(["run", str(config)]) == 0
     out = tmp_path / "runs_out"
     table = capsys.readouterr().out
-    assert "csqa: 20 eval docs, chance 0.200" in table  # 20 sample docs, 5 choices each
+    # Deliberately changed (issue 10): percent, the report's unit.
+    assert "csqa: 20 eval docs, chance 20.0%" in table  # 20 sample docs, 5 choices each
     assert all(name in table for name in ("acc", "exact_match", "invalid", "tiny / none", "tiny / pre", "tiny / post"))
 
     rows = list(csv.DictReader((out / "results.csv").open()))

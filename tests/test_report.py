@@ -333,3 +333,38 @@ def test_different_docs_under_same_id_refused(tmp_path):
     with pytest.raises(DataError, match="different document"):
         build_report(rd, n_resamples=100)
     _assert_nothing_written(rd)
+
+
+def _cell(condition, metric="acc", mean=0.4):
+    from harness_plugins.aggregate import Cell
+    from harness_plugins.stats import Interval
+
+    return Cell(dataset="csqa", student="tiny", metric=metric, condition=condition, task="t", seeds=(0, 1), docs=20,
+                mean=mean, std=0.0, interval=Interval(max(0.0, mean - 0.1), mean + 0.1), invalid=None,
+                chance=0.2)
+
+
+def test_png_shows_zeros_tells_metrics_apart_and_pairs_controls():
+    from matplotlib.colors import to_rgb
+
+    from harness_plugins.report import condition_colours, figure
+
+    conditions = ["none", "post", "keytokens_post:5", "random_post:5", "random_post:3"]
+    colours = condition_colours(conditions)
+    assert len({to_rgb(c) for c in colours.values()}) == len(conditions)
+    # tab20 pairs a dark and a light shade of one hue: the control takes its condition's light shade.
+    import matplotlib
+
+    palette = [to_rgb(c) for c in matplotlib.colormaps["tab20"].colors]
+    dark = palette.index(to_rgb(colours["keytokens_post:5"]))
+    assert dark % 2 == 0 and to_rgb(colours["random_post:5"]) == palette[dark + 1]
+    assert palette.index(to_rgb(colours["random_post:3"])) % 2 == 0  # no keytokens_post:3 to pair with
+
+    cells = [_cell(c, m, 0.0 if c == "none" else 0.4) for m in ("acc", "exact_match") for c in conditions]
+    fig = figure(cells)
+    acc, em = fig.axes[0], fig.axes[1]
+    assert "0" in [t.get_text() for t in acc.texts]  # the zero bar of 'none' is written out
+    assert {p.get_hatch() for p in em.patches if p.get_height() > 0} == {"//"}
+    assert {p.get_hatch() for p in acc.patches if p.get_height() > 0} == {None}
+    assert "20 docs" in acc.get_title() and "2 seed(s)" in acc.get_title()
+    assert any(line.get_linestyle() == "--" for line in acc.lines)  # chance
