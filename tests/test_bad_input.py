@@ -4,6 +4,8 @@ written where the command would have written, and no traceback."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -200,7 +202,26 @@ def test_a_failed_train_does_not_block_the_corrected_rerun(tmp_path, monkeypatch
     (tmp_path / "out").mkdir()  # a folder the user made is emptied of our claim, not removed
     assert main(_train("--condition", "post", "--rationales", "nope.jsonl", *tiny)) == 2
     assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
-    assert main(_train("--condition", "post", "--rationales", str(rationale_path("csqa")), *tiny)) == 0
+    mask = os.umask(0o022)
+    try:
+        assert main(_train("--condition", "post", "--rationales", str(rationale_path("csqa")), *tiny)) == 0
+    finally:
+        os.umask(mask)
+    for name in ("model.safetensors", "cot_distill.json", "README.md", "config.json"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o644, name  # readable by others
     assert json.loads((tmp_path / "out" / "cot_distill.json").read_text())["status"] == "finished"
     card = (tmp_path / "out" / "README.md").read_text()  # the README promises a card for standalone train
     assert "Not scored yet" in card and "bundled sample" in card and str(tmp_path) not in card
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_are_as_readable_as_the_umask_allows(tmp_path, umask, mode):
+    from cot_tasks.io import write_atomic, write_files_atomic, write_json_atomic
+
+    old = os.umask(umask)
+    try:
+        paths = [write_atomic(tmp_path / "a.csv", "x"), write_json_atomic(tmp_path / "run.json", {}),
+                 *write_files_atomic({tmp_path / "report.md": "m", tmp_path / "report.png": b"p"})]
+    finally:
+        os.umask(old)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in paths} == {p.name: mode for p in paths}

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 from cot_tasks.conditions import build_targets, label_first, parse_condition
 from cot_tasks.errors import DataError
-from cot_tasks.io import write_json_atomic
+from cot_tasks.io import current_umask, write_json_atomic
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from trainers.config import RUN_FILE, TrainConfig, read_run_record
@@ -284,7 +284,10 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
         unwrapped = accelerator.unwrap_model(loss_model).model
         unwrapped.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        mode = 0o666 & ~current_umask()
         for item in tmp.iterdir():
+            if item.is_file():  # safetensors writes 0600; the weights are as readable as the umask allows
+                os.chmod(item, mode)
             os.replace(item, out / item.name)
         tmp.rmdir()
         run_record.update(status="finished", steps=step, target_tokens=target_tokens, final_loss=final_loss,
