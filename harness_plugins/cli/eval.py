@@ -9,9 +9,10 @@ PREFACE = """usage: cot-distill eval <lm_eval arguments>
 
 Runs lm-eval's own command line (every argument goes to lm_eval unchanged) with
 --include_path set to our task folder, so the cot_* tasks and groups are known.
-Our tasks read their data from the `source` metadata (default: sample, the
-bundled sample, offline); for the real data add --metadata '{"source": "hub"}'
-or --metadata '{"source": "/path/to/original/files"}'. Example:
+Our tasks read their data from the `source` metadata; the default is
+--metadata '{"source": "sample"}' (the bundled sample, offline). For the real
+data add --metadata '{"source": "hub"}' or
+--metadata '{"source": "/path/to/original/files"}'. Example:
 
   cot-distill eval --model hf --model_args pretrained=CKPT --tasks cot_distill \\
       --metadata '{"source": "hub"}' --output_path out --log_samples
