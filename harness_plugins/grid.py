@@ -70,6 +70,11 @@ def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[dict]:
         row = run_step(the_plan, step, chance, verbose=verbose)
         if row is not None:
             rows[step.cell.name] = row
+    return finish(the_plan, rows, started)
+
+
+def finish(the_plan: Plan, rows: dict[str, dict], started: float) -> list[dict]:
+    """results.csv and the table, in the grid's order whatever order the cells ended in (every executor)."""
     ordered = [rows[c.name] for c in the_plan.cells]
     write_csv(the_plan.out / "results.csv", ordered)
     print(format_table(ordered))

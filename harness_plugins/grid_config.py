@@ -42,6 +42,15 @@ class AttributionOptions:
 
 
 @dataclass
+class CellResources:
+    """What one step (a cell's training + evaluation, a pre student, an attribution pass) asks of a node
+    under ``--executor ray``; the sequential executor ignores it."""
+
+    num_cpus: float = 1
+    num_gpus: float = 0
+
+
+@dataclass
 class GridConfig:
     """The keys of a ``cot-distill run`` YAML file (see trainers/configs/default.yaml)."""
 
@@ -62,6 +71,8 @@ class GridConfig:
     # Another model (a teacher) may have its own tokenizer: key tokens reach the targets as text.
     attribution_model: str | None = None
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
+    # Per step under --executor ray (harness_plugins/ray_executor.py): a cluster with N GPUs runs N cells at once.
+    resources: CellResources = field(default_factory=CellResources)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "config",
@@ -79,7 +90,7 @@ class GridConfig:
             if data.get(key) is not None and not isinstance(data[key], list):
                 data[key] = [data[key]]
         _check(data, cls, "", fail)
-        for key, kind in (("eval", EvalConfig), ("attribution", AttributionOptions)):
+        for key, kind in (("eval", EvalConfig), ("attribution", AttributionOptions), ("resources", CellResources)):
             if key in data:
                 data[key] = kind(**(data[key] or {}))
         grid = cls(**data)
@@ -174,6 +185,9 @@ def _check_values(grid: GridConfig, fail) -> None:
         raise fail(f"baseline must be one of {', '.join(BASELINES)}", "attribution.baseline")
     if grid.attribution.steps < 2:
         raise fail("at least 2", "attribution.steps")
+    for name in ("num_cpus", "num_gpus"):
+        if getattr(grid.resources, name) < 0:
+            raise fail("at least 0", f"resources.{name}")
     if grid.eval.limit is not None and grid.eval.limit < 1:
         raise fail("at least 1 (or leave it out for the whole split)", "eval.limit")
     if "attributions" in grid.train:

@@ -10,15 +10,28 @@ def register(sub) -> None:
                                    "Finished cells are reused; an interrupted grid resumes.")
     r.add_argument("config", nargs="?", help="grid YAML (default: trainers/configs/default.yaml, the bundled demo)")
     r.add_argument("--output", help="run folder (default: the config's output key)")
+    r.add_argument("--executor", choices=("sequential", "ray"), default="sequential",
+                   help="sequential: one step after another here (default); ray: each step a Ray task with the "
+                        "grid's resources (pip install 'cot-distill[ray]')")
+    r.add_argument("--address", help="with --executor ray: auto (the cluster `ray start` made here), HOST:PORT or "
+                                     "ray://HOST:PORT; default: a new local cluster")
     r.set_defaults(func=_run)
 
 
 def _run(args) -> int:
+    from cot_tasks.errors import DataError
     from harness_plugins.grid import run_grid
     from harness_plugins.grid_config import load_grid_config
 
+    if args.address and args.executor != "ray":
+        raise DataError("--address names a Ray cluster: it needs --executor ray", field="--address")
     grid = load_grid_config(args.config)
     if args.output:
         grid.output = args.output
-    run_grid(grid, verbose=args.verbose)
+    if args.executor == "ray":
+        from harness_plugins.ray_executor import run_grid_ray
+
+        run_grid_ray(grid, address=args.address, verbose=args.verbose)
+    else:
+        run_grid(grid, verbose=args.verbose)
     return 0
