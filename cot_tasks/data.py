@@ -52,7 +52,9 @@ def _check_split(dataset: str, split: str) -> None:
 def source_dir(dataset: str, source: str | os.PathLike) -> Path | None:
     """The directory of original files a source stands for; None for the hub.
 
-    The keywords win: a directory literally named "hub" or "sample" needs a path like "./hub".
+    The keywords win: a directory literally named "hub" or "sample" needs a path like "./hub". A folder
+    holding the dataset's release folder under its usual name (``commonsenseqa/``, ``openbookqa/``,
+    ``quarel/``) stands for that folder, so one source serves every dataset of a grid.
     """
     _loader(dataset)
     if source == "hub":
@@ -63,7 +65,8 @@ def source_dir(dataset: str, source: str | os.PathLike) -> Path | None:
     if not path.is_dir():
         raise DataError(f"unknown source {os.fspath(source)!r}: expected 'hub', 'sample' "
                         f"or an existing directory of the original {dataset} files")
-    return path
+    nested = path / FACTS[dataset].folder
+    return nested if nested.is_dir() else path
 
 
 def available_splits(dataset: str, source: str | os.PathLike) -> tuple[str, ...]:

@@ -18,12 +18,16 @@ class DatasetFacts:
     hub_id: str
     hub_config: str | None  # OBQA's "additional" config keeps fact1
     eval_split: str  # where it is scored (CSQA's official test has no gold labels)
+    folder: str  # the usual name of its release folder, so one data folder can hold all three
 
 
 FACTS: dict[str, DatasetFacts] = {f.name: f for f in (
-    DatasetFacts("csqa", "CommonsenseQA", "CSQA", ("A", "B", "C", "D", "E"), "tau/commonsense_qa", None, "validation"),
-    DatasetFacts("obqa", "OpenBookQA", "OBQA", ("A", "B", "C", "D"), "allenai/openbookqa", "additional", "test"),
-    DatasetFacts("quarel", "QuaRel", "QuaRel", ("A", "B"), "community-datasets/quarel", None, "test"),
+    DatasetFacts("csqa", "CommonsenseQA", "CSQA", ("A", "B", "C", "D", "E"), "tau/commonsense_qa", None, "validation",
+                 "commonsenseqa"),
+    DatasetFacts("obqa", "OpenBookQA", "OBQA", ("A", "B", "C", "D"), "allenai/openbookqa", "additional", "test",
+                 "openbookqa"),
+    DatasetFacts("quarel", "QuaRel", "QuaRel", ("A", "B"), "community-datasets/quarel", None, "test",
+                 "quarel"),
 )}
 DATASETS = tuple(FACTS)
 LABELS = {name: f.labels for name, f in FACTS.items()}

@@ -72,7 +72,27 @@ def attribute(plan: Plan, pre: Cell) -> Path:
         source=grid.source, steps=grid.attribution.steps, baseline=grid.attribution.baseline,
         device=grid.eval.device, limit=grid.train.get("limit")))
     print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
+    write_json(plan.attribution_done_file(pre), {**attribution_made_by(plan, pre), "attributed": report.done_before
+                                                 + report.attributed, "skipped_long": report.skipped_long,
+                                                 "without_rationale": report.missing_rationale})
     return path
+
+
+def attribution_made_by(plan: Plan, pre: Cell) -> dict:
+    """What decides an attribution file's scores: its model, IG settings and rationale file."""
+    from trainers.data import file_sha256
+
+    grid = plan.grid
+    return {"model": plan.attribution_model(pre), "steps": grid.attribution.steps,
+            "baseline": grid.attribution.baseline, "rationales_sha256": file_sha256(plan.rationales[pre.dataset]),
+            "limit": grid.train.get("limit")}
+
+
+def attribution_complete(plan: Plan, pre: Cell) -> bool:
+    done = read_run_file_json(plan.attribution_done_file(pre))
+    made = attribution_made_by(plan, pre)
+    return done is not None and plan.attribution_file(pre).is_file() and all(done.get(k) == v
+                                                                               for k, v in made.items())
 
 
 def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
@@ -151,8 +171,9 @@ def needed(plan: Plan, step: Step) -> bool:
     if step.kind == "cell":
         return finished(plan, step.cell) is None
     key = (step.cell.dataset, step.cell.student, step.cell.seed)
-    return any(finished(plan, c) is None for c in plan.cells
-               if needs_attributions(c.condition) and (c.dataset, c.student, c.seed) == key)
+    waiting = any(finished(plan, c) is None for c in plan.cells
+                  if needs_attributions(c.condition) and (c.dataset, c.student, c.seed) == key)
+    return waiting and not attribution_complete(plan, step.cell)
 
 
 def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool = False) -> dict | None:

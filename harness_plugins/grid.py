@@ -9,7 +9,8 @@ Layout::
                                             task (results_*.json and samples_*.jsonl each)
         run.json                            the cell and its two metrics; written last, so it marks the run done
     RUN_DIR/attributions/<dataset>__<student>__seed<k>.jsonl
-                                            key tokens for keytokens_post/random_post cells
+                                            key tokens for keytokens_post/random_post cells; a
+                                            .done.json beside it once complete (then no pre model is needed)
     RUN_DIR/attributions/<dataset>__pre__<student>__seed<k>/checkpoint/
                                             the pre student that scored them, when pre is not a grid cell
     RUN_DIR/results.csv                     every run of this grid, one row per run x metric

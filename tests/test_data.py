@@ -342,3 +342,16 @@ def test_atomic_writes_honour_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert [p.stat().st_mode & 0o777 for p in (a, b, c)] == [0o644, 0o644, 0o640]
+
+
+def test_a_parent_folder_serves_every_dataset(tmp_path):
+    """One source for a whole grid: a folder holding the release folders under their usual names."""
+    import shutil
+
+    from cot_tasks.sample import sample_dir
+
+    shutil.copytree(sample_dir("csqa"), tmp_path / "commonsenseqa")
+    shutil.copytree(sample_dir("obqa"), tmp_path / "openbookqa")
+    assert load_split("csqa", "train", tmp_path) == load_split("csqa", "train", tmp_path / "commonsenseqa")
+    assert [ex.id for ex in load_split("obqa", "test", tmp_path)] == [ex.id for ex in load_split("obqa", "test",
+                                                                                                 "sample")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,13 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert main(["run", str(config)]) == 0
     assert "key tokens come from" not in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # A new machine: the committed artefacts (attribution file + its .done.json), no checkpoints, the cell
+    # unfinished. The complete attribution file is reused: no pre student is trained or loaded again.
+    assert json.loads(attr.with_suffix(".done.json").read_text())["steps"] == 4
+    shutil.rmtree(pre)
+    (cell / "run.json").unlink()
+    shutil.rmtree(cell / "checkpoint")
+    assert main(["run", str(config)]) == 0
+    assert "key tokens come from" not in capsys.readouterr().out and not pre.exists()
+    assert attr.stat().st_mtime_ns == stamps[attr] and (cell / "run.json").is_file()
