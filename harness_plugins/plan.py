@@ -131,7 +131,8 @@ def plan(grid: GridConfig) -> Plan:
         steps.setdefault(step.id, step)
         return step.id
 
-    for cell in cells:
+    # Seed after seed: a grid stopped part-way holds whole replicates, every condition of a seed comparable.
+    for cell in sorted(cells, key=lambda c: grid.seeds.index(c.seed)):
         needs: tuple[str, ...] = ()
         if needs_attributions(cell.condition):
             pre = pre_cell(cell)
