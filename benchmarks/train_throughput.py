@@ -92,10 +92,10 @@ def main() -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments, set_seed
 
-    from cot_tasks.conditions import build_targets
     from cot_tasks.data import load_split
     from cot_tasks.prompts import render_prompt
     from cot_tasks.rationales import Rationale, write_rationales
+    from cot_tasks.targets import build_targets
     from trainers.config import TrainConfig
     from trainers.data import collate, encode
     from trainers.tiny import train_tokenizer

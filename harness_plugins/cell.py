@@ -100,7 +100,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
     """Both metrics of a trained cell, each a pass of lm-eval into ``eval_dir``: the gen task, then the acc task
     (for reasoning-first cells the commit task, fed with the gen pass's samples file)."""
     from harness_plugins.evaluate import evaluate_checkpoint
-    from harness_plugins.results import results_for_task, samples_path
+    from harness_plugins.results import results_for_task, samples_path, split_key
 
     sources = tasks_for(cell.condition, cell.dataset)
     common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
@@ -117,7 +117,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
     for name in METRICS:
         task, key = sources[name]
         results = results_for_task(eval_dir, task)
-        filter_name = key.partition(",")[2]
+        filter_name = split_key(key)[1]
         # A multiple_choice pass always picks a label: nothing is invalid there.
         invalid = results.value(task, f"invalid,{filter_name}") if name == "exact_match" else 0.0
         metrics[name] = {"task": task, "key": key, "value": results.value(task, key),

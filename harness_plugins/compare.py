@@ -17,7 +17,7 @@ from cot_tasks.errors import DataError
 from cot_tasks.names import commit_task, gen_task, label_task
 from cot_tasks.records import DATASETS
 from harness_plugins.baselines import Baseline, load_baselines
-from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results
+from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results, split_key
 from harness_plugins.runs import load_grid
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
@@ -57,7 +57,7 @@ def rows_from_results(results: LmEvalResults, label: str | None = None,
         config = results.data.get("configs", {}).get(task, {})
         split = config.get("test_split") or config.get("validation_split") or ""
         for key, value in entry.items():
-            metric, _, filter_name = key.partition(",")
+            metric, filter_name = split_key(key)
             if metric not in METRIC_ALIASES or not isinstance(value, (int, float)):
                 continue
             note = f"{key}, v{results.version(task)}, {results.path.name}"

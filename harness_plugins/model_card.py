@@ -20,6 +20,7 @@ from cot_tasks.io import write_files_atomic
 from cot_tasks.names import COMMIT_TASKS, GEN_TASKS
 from cot_tasks.records import FACTS
 from harness_plugins.compare import dataset_of_task
+from harness_plugins.results import split_key
 from trainers.config import read_run_record
 
 SAMPLE = "sample"
@@ -59,9 +60,9 @@ def model_index(name: str, results: Mapping) -> list[dict]:
             continue
         metrics = [
             {"type": METRIC_TYPES[metric], "value": round(float(value), 4),
-             "name": f"{metric} ({task}{'' if filt in ('', 'none') else ', ' + filt})"}
+             "name": f"{metric} ({task}{'' if filt == 'none' else ', ' + filt})"}
             for key, value in sorted(scores.items())
-            for metric, _, filt in [key.partition(",")]
+            for metric, filt in [split_key(key)]
             if metric in METRIC_TYPES and isinstance(value, (int, float))
         ]
         if not metrics:

@@ -100,9 +100,9 @@ def resolve_rationales(grid: GridConfig, dataset: str) -> str:
 
 def check_join(dataset: str, source: str, rationale_file: str) -> tuple[int, int]:
     """(joined, unjoined) training examples, joined as the trainer will join them (none joined is an error)."""
-    from cot_tasks.conditions import build_targets
     from cot_tasks.data import load_split
     from cot_tasks.rationales import read_rationales
+    from cot_tasks.targets import build_targets
 
     texts = {rid: r.rationale for rid, r in read_rationales(rationale_file, dataset=dataset).items()}
     examples = load_split(dataset, "train", source=source, entry="grid")

@@ -15,6 +15,12 @@ from cot_tasks.errors import DataError
 from cot_tasks.lmeval_samples import iter_samples
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """lm-eval's ``metric,filter`` key -> (metric, filter); a bare metric has filter ``none``."""
+    metric, _, filter_name = key.partition(",")
+    return metric, filter_name or "none"
+
+
 @dataclass(frozen=True)
 class LmEvalResults:
     """One lm-eval ``results_<ts>.json``: kept as lm-eval wrote it, plus where it came from."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from cot_tasks.errors import DataError
-from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path
+from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
 
 METRICS = ("acc", "exact_match")  # choice at commitment; free generation (harness_plugins.grid)
 
@@ -65,8 +65,8 @@ def load_run(run_dir: str | Path) -> list[Run]:
         if not isinstance(score, dict) or not all(isinstance(score.get(k), str) for k in ("task", "key")):
             raise DataError("needs task and key", path=where, field=f"metrics.{metric}")
         task, key = score["task"], score["key"]
-        name, _, filter_name = key.partition(",")
-        if name != metric or not filter_name:
+        name, filter_name = split_key(key)
+        if name != metric or "," not in key:
             raise DataError(f"key {key!r} is not '{metric},<filter>'", path=where, field=f"metrics.{metric}.key")
         results = results_for_task(run_dir / "eval", task)
         entry = results.tasks()[task]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cot_tasks.conditions import ConditionContext, build_targets, make_target
+from cot_tasks.conditions import ConditionContext
 from cot_tasks.errors import DataError
 from cot_tasks.rationales.keytokens import (
     FORMAT_VERSION,
@@ -19,6 +19,7 @@ from cot_tasks.rationales.keytokens import (
     span_text,
 )
 from cot_tasks.records import Example
+from cot_tasks.targets import build_targets, make_target
 
 EX = Example(id="q1", dataset="obqa", split="train", question="The sun is responsible for",
              choices=(("A", "puppies"), ("B", "rocks"), ("C", "snow"), ("D", "plants growing")), answer="D")
@@ -37,7 +38,8 @@ def test_keytokens_and_random_conditions_exact_targets():
     assert make_target(EX, RAT, "keytokens_post:4", ctx=ctx).text == " D. sun plants energy"
     assert make_target(EX, RAT, "keytokens_post:99", ctx=ctx).text == " D. The sun gives plants energy."
     rand = make_target(EX, RAT, "random_post:2", seed=5, ctx=ctx).text
-    from cot_tasks.conditions import example_rng, parse_condition
+    from cot_tasks.conditions import parse_condition
+    from cot_tasks.targets import example_rng
 
     rng = example_rng(5, parse_condition("random_post:2"), "q1")
     assert rand == " D. " + span_text(ROW, RAT, rng.sample(range(7), 2))

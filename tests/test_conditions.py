@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cot_tasks.conditions import (
-    CONDITIONS,
-    MASK,
-    Condition,
-    build_targets,
-    make_target,
-    normalise,
-    parse_condition,
-    tasks_for,
-)
+from cot_tasks.conditions import CONDITIONS, MASK, Condition, normalise, parse_condition, tasks_for
 from cot_tasks.controls import body_lengths
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
+from cot_tasks.targets import build_targets, make_target
 
 EX = Example(id="q1", dataset="csqa", split="train", question="Where do you keep money?",
              choices=(("A", "bank"), ("B", "river"), ("C", "shoe"), ("D", "tree"), ("E", "cloud")), answer="A")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cot_tasks.conditions import make_target
 from cot_tasks.data import load_split
 from cot_tasks.prompts import render_prompt
+from cot_tasks.targets import make_target
 from trainers.data import IGNORE, batch_schedule, collate, encode, step_token_counts
 
 

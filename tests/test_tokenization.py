@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 from tokenizer_styles import STYLES, build_style_tokenizer
 
-from cot_tasks.conditions import ConditionContext, Target, make_target
+from cot_tasks.conditions import ConditionContext, Target
 from cot_tasks.data import load_split
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from cot_tasks.rationales import read_rationales
 from cot_tasks.sample import rationale_path
+from cot_tasks.targets import make_target
 from trainers.data import encode, lm_eval_adds_special_tokens
 
 LONG = ("People keep such things where they are safe and easy to reach, so the answer is the place "

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cot_tasks.conditions import Target, make_target
+from cot_tasks.conditions import Target
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
+from cot_tasks.targets import make_target
 from trainers.config import TrainConfig
 from trainers.data import IGNORE, batch_schedule, collate, encode
 from trainers.tiny import TinyConfig

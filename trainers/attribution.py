@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from cot_tasks.conditions import make_target, normalise
+from cot_tasks.conditions import normalise
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import repair_tail
@@ -31,6 +31,7 @@ from cot_tasks.rationales.keytokens import (
     tokenizer_fingerprint,
 )
 from cot_tasks.records import Example
+from cot_tasks.targets import make_target
 from trainers.model import head_logits, load_causal_lm, pad_id, pick_device
 from trainers.students import resolve_student
 

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cot_tasks.conditions import build_targets, label_first, parse_condition
+from cot_tasks.conditions import label_first, parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.io import current_umask, write_json_atomic
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
+from cot_tasks.targets import build_targets
 from trainers.config import RUN_FILE, TrainConfig, read_run_record
 from trainers.data import (
     Encoded,
