@@ -34,6 +34,7 @@ from cot_tasks.conditions import METRICS
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_atomic
 from harness_plugins.cell import needed, run_step
+from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
 from harness_plugins.plan import Plan, chance_level, check_join, plan
 from trainers.train import write_json
@@ -68,7 +69,8 @@ def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[dict]:
             state = "" if needed(the_plan, step) else "  reused (finished before)"
             print(f"[{i}/{len(cells)}] {step.cell.name}{state}  ({time.perf_counter() - started:.0f}s elapsed)",
                   flush=True)
-        row = run_step(the_plan, step, chance, verbose=verbose)
+        with claimed(the_plan.claim_file(step), Owner.me()):
+            row = run_step(the_plan, step, chance, verbose=verbose)
         if row is not None:
             rows[step.cell.name] = row
     return finish(the_plan, rows, started)

@@ -70,6 +70,10 @@ class Plan:
         in_grid = pre in self.cells
         return (self.run_dir(pre) if in_grid else self.out / "attributions" / pre.name) / "checkpoint"
 
+    def claim_file(self, step: Step) -> Path:
+        """Held while a step runs (harness_plugins.claim): one writer per step folder, whatever the executor."""
+        return self.out / "claims" / f"{step.kind}__{step.cell.name}.json"
+
     def attribution_file(self, cell: Cell) -> Path:
         return self.out / "attributions" / f"{cell.dataset}__{cell.student_slug}__seed{cell.seed}.jsonl"
 

@@ -31,7 +31,6 @@ from harness_plugins.grid_config import CellResources, GridConfig
 from harness_plugins.plan import Plan, Step
 
 MAX_RETRIES = 3
-CLAIMS = "claims"
 
 
 def import_ray():
@@ -122,17 +121,13 @@ def check_shared(ray, out: Path) -> None:
             token.unlink(missing_ok=True)
 
 
-def claim_path(the_plan: Plan, step: Step) -> Path:
-    return the_plan.out / CLAIMS / f"{step.kind}__{step.cell.name}.json"
-
-
 def _run_step(the_plan: Plan, step: Step, chance: dict[str, float], verbose: bool, cwd: str, *_needs) -> dict | None:
     """One step in a Ray worker, under its claim (``_needs``: the rows of the steps it waited for, unused)."""
     import ray
 
     if os.path.isdir(cwd):
         os.chdir(cwd)  # relative paths of the grid mean what they meant to the driver
-    with claimed(claim_path(the_plan, step), Owner.me(ray.get_runtime_context().get_task_id())):
+    with claimed(the_plan.claim_file(step), Owner.me(ray.get_runtime_context().get_task_id())):
         return run_step(the_plan, step, chance, verbose=verbose)
 
 
@@ -191,7 +186,7 @@ def walk(ray, the_plan: Plan, refs: dict[str, object], rows: dict[str, dict], st
                 event = f"done {step_id}"
                 if row is not None:
                     rows[steps[step_id].cell.name] = row
-            claims = the_plan.out / CLAIMS
+            claims = the_plan.out / "claims"
             running = sum(1 for _ in claims.glob("*.json")) if claims.is_dir() else 0
             print(f"[{time.perf_counter() - started:.0f}s] steps: {done} done, {running} running, {len(failed)} "
                   f"failed, {len(pending)} to go; {event}", flush=True)

@@ -114,6 +114,7 @@ def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
     gen_samples = samples_path(results_for_task(pre_eval, "cot_csqa_gen"), "cot_csqa_gen")
     assert commit.data["configs"]["cot_csqa_commit"]["metadata"]["generations"] == str(gen_samples)
 
+    assert not any((out / "claims").iterdir())  # every step's claim was released
     # Rerun: every run reused (run.json untouched), same results.
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("run.json")}
     rows_again = run_grid(load_grid_config(config))
