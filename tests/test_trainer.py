@@ -303,3 +303,33 @@ def test_head_logits_match_the_full_forward_of_a_soft_capping_model():
     with torch.no_grad():
         hidden = model.base_model(input_ids=ids)[0]
         torch.testing.assert_close(head_logits(model, hidden), model(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(False, False, "no"), (True, False, "bf16"),
+                                                        (False, True, "bf16")])
+def test_auto_mixed_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch, avx512_bf16, amx, expected):
+    import torch
+
+    from trainers.model import resolve_mixed_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolve_mixed_precision("auto", "cpu") == expected
+    for explicit in ("no", "fp16", "bf16"):  # what a user names is what accelerate gets
+        assert resolve_mixed_precision(explicit, "cpu") == explicit
+
+
+def test_auto_mixed_precision_trains_and_records_what_it_resolved_to(monkeypatch, tmp_path):
+    import torch
+
+    from trainers.train import train
+
+    # A CPU without bf16 units: auto must train in fp32 (in-process, so no bf16 autocast leaks into other tests).
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    exs = examples(8)
+    cfg = small_config(tmp_path, "auto", rationales=str(rationale_file(tmp_path, exs)), mixed_precision="auto",
+                       epochs=1, save_steps=0)
+    train(cfg, examples=exs, progress=False)
+    record = json.loads((Path(cfg.output) / "cot_distill.json").read_text())
+    assert record["config"]["mixed_precision"] == "auto" and record["mixed_precision"] == "no"

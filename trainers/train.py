@@ -40,7 +40,7 @@ from trainers.data import (
     lm_eval_adds_special_tokens,
     step_token_counts,
 )
-from trainers.model import pad_id
+from trainers.model import pad_id, resolve_mixed_precision
 from trainers.students import resolve_student
 
 STATE_DIR = ".train_state"
@@ -108,7 +108,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     with ``resume=True`` and ends with the same weights as an uninterrupted run.
     """
     import torch
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
@@ -120,7 +120,9 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     config.check()
     cond = parse_condition(config.condition)
     out = Path(config.output)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    # The device accelerate will train on decides what ``auto`` means; the run record keeps the answer.
+    precision = resolve_mixed_precision(config.mixed_precision, PartialState().device)
+    accelerator = Accelerator(mixed_precision=precision)
     main = accelerator.is_main_process
 
     # --- data: examples, rationales, the student's tokenizer, targets ---
@@ -186,7 +188,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     n_truncated = sum(e.truncated for e in encoded)
     run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",
                   "condition": cond.spec, "examples": len(encoded), "dropped": report.unjoined,
-                  "truncated": n_truncated, **report.measurements()}
+                  "truncated": n_truncated, "mixed_precision": precision, **report.measurements()}
     if main:
         write_json(out / RUN_FILE, run_record)
         print(f"[{config.dataset}/{cond.spec}] {report.line()}; {n_truncated} rationale(s) cut to "
