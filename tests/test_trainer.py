@@ -333,3 +333,27 @@ def test_auto_mixed_precision_trains_and_records_what_it_resolved_to(monkeypatch
     train(cfg, examples=exs, progress=False)
     record = json.loads((Path(cfg.output) / "cot_distill.json").read_text())
     assert record["config"]["mixed_precision"] == "auto" and record["mixed_precision"] == "no"
+
+
+@pytest.mark.parametrize("cap", [None, 2.0])
+def test_gemma3_logits_are_its_head_on_the_hidden_states(cap):
+    # Gemma-3 (the gemma3-270m student) mixes sliding-window and global layers; its logits are still
+    # lm_head(hidden), soft-capped when the config says so, so its loss may skip the prompt's head.
+    import torch
+
+    try:
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    except ImportError:
+        pytest.skip("this transformers has no Gemma-3")
+    from trainers.model import HEAD_ON_HIDDEN, head_logits
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=4,
+                              final_logit_softcapping=cap)
+    model = Gemma3ForCausalLM(config).eval()
+    assert config.model_type in HEAD_ON_HIDDEN
+    ids = torch.randint(0, 64, (2, 9))  # longer than the sliding window
+    with torch.no_grad():
+        hidden = model.base_model(input_ids=ids)[0]
+        torch.testing.assert_close(head_logits(model, hidden), model(input_ids=ids).logits)

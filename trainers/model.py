@@ -14,7 +14,8 @@ from cot_tasks.errors import ModelError
 
 # Causal LMs whose logits are exactly lm_head(base_model(...) hidden states), so the head can
 # run on target positions alone. Anything else takes the full forward (same loss, more work).
-HEAD_ON_HIDDEN = {"gpt2", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "phi", "gemma", "gemma2", "opt"}
+HEAD_ON_HIDDEN = {"gpt2", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "phi", "gemma", "gemma2", "gemma3_text",
+                  "opt"}
 
 
 def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
