@@ -109,7 +109,7 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     """
     import torch
     from accelerate import Accelerator, PartialState
-    from accelerate.utils import set_seed
+    from accelerate.utils import parse_flag_from_env, set_seed
     from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -121,7 +121,10 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     cond = parse_condition(config.condition)
     out = Path(config.output)
     # The device accelerate will train on decides what ``auto`` means; the run record keeps the answer.
-    precision = resolve_mixed_precision(config.mixed_precision, PartialState().device)
+    # PartialState is the one Accelerator then shares, so it must get ACCELERATE_USE_CPU as Accelerator
+    # passes it (without it a CPU `accelerate launch --multi_gpu` comes up as one process per process).
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    precision = resolve_mixed_precision(config.mixed_precision, state.device)
     accelerator = Accelerator(mixed_precision=precision)
     main = accelerator.is_main_process
 
@@ -209,7 +212,10 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     set_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(student, trust_remote_code=config.trust_remote_code)
     pad = pad_id(tokenizer)
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
+    # Fused AdamW (what transformers' Trainer defaults to): the same update in one kernel. On a CPU the
+    # per-tensor loop it replaces took 13 s a step for SmolLM2-135M's 272 tensors, fused 3.4 s.
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr,
+                                  fused=accelerator.device.type in ("cpu", "cuda"))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     loss_model, optimizer = accelerator.prepare(TargetLoss(model, config.target_only_logits), optimizer)
     # The scheduler is stepped once per optimizer step here (not accelerate's per-process stepping),
