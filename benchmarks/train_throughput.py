@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=50257, help="GPT-2's by default")
     parser.add_argument("--student", help="a named student or checkpoint instead of the random-init GPT-2")
     parser.add_argument("--mixed-precision", default="auto", choices=("no", "bf16", "auto"))
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repeats of all three; medians reported")
     args = parser.parse_args()
 
     import torch
@@ -173,13 +175,14 @@ def main() -> None:
         [Rationale(ex.id, "csqa", rationales[ex.id], None, "palm-540b", "distilling_step_by_step")
          for ex, _ in pairs], work / "rationales.jsonl")
     batches_per_epoch = -(-len(encoded) // args.batch_size)
-    ours = train(TrainConfig(dataset="csqa", condition="post", rationales=str(rat_file), student=str(student),
-                             output=str(work / "ours"), epochs=args.steps / batches_per_epoch, lr=5e-4,
-                             batch_size=args.batch_size, max_length=512, save_steps=0,
-                             mixed_precision=args.mixed_precision),
-                 examples=[ex for ex, _ in pairs], progress=False)
-    results = {"ours": (ours.target_tokens / ours.seconds, ours.steps)}
-    load.append(Path("/proc/loadavg").read_text().split()[0])
+
+    def ours(run: int) -> float:
+        result = train(TrainConfig(dataset="csqa", condition="post", rationales=str(rat_file), student=str(student),
+                                   output=str(work / f"ours{run}"), epochs=args.steps / batches_per_epoch, lr=5e-4,
+                                   batch_size=args.batch_size, max_length=512, save_steps=0,
+                                   mixed_precision=args.mixed_precision),
+                       examples=[ex for ex, _ in pairs], progress=False)
+        return result.target_tokens / result.seconds
 
     # --- transformers' Trainer, same tokens and collate function ---
     class Rows(torch.utils.data.Dataset):
@@ -189,17 +192,17 @@ def main() -> None:
         def __getitem__(self, i):
             return {"input_ids": list(encoded[i].input_ids), "i": i}
 
-    counted = {"tokens": 0}
+    counted: list[int] = []
 
     def collator(items):
         batch = collate([encoded[it["i"]] for it in items], pad)
-        counted["tokens"] += int((batch["labels"][:, 1:] != -100).sum())
+        counted.append(int((batch["labels"][:, 1:] != -100).sum()))
         return batch
 
-    for name, grouped in (("Trainer", False), ("Trainer group_by_length", True)):
+    def peer(run: int, grouped: bool) -> float:
         set_seed(0)
         model = AutoModelForCausalLM.from_pretrained(student)
-        targs = TrainingArguments(output_dir=str(work / name.replace(" ", "_")),
+        targs = TrainingArguments(output_dir=str(work / f"trainer{run}{grouped}"),
                                   per_device_train_batch_size=args.batch_size,
                                   max_steps=args.steps, learning_rate=5e-4, warmup_steps=int(0.06 * args.steps),
                                   lr_scheduler_type="linear", logging_steps=10 ** 9, save_strategy="no",
@@ -207,17 +210,27 @@ def main() -> None:
                                   disable_tqdm=True, bf16=precision == "bf16", use_cpu=device == "cpu",
                                   **_grouping(TrainingArguments, grouped))
         trainer = Trainer(model=model, args=targs, train_dataset=Rows(), data_collator=collator)
-        counted["tokens"] = 0
+        counted.clear()
         start = time.perf_counter()
         trainer.train()
-        results[name] = (counted["tokens"] / (time.perf_counter() - start), args.steps)
-        load.append(Path("/proc/loadavg").read_text().split()[0])
+        # accelerate's dataloader collates one batch ahead: count only the batches trained on.
+        return sum(counted[: args.steps]) / (time.perf_counter() - start)
 
-    mean_tgt = sum(e.n_target for e in encoded) / len(encoded)
+    # Interleaved (ours, Trainer, Trainer grouped, ours, ...) so a change in the machine's load hits all alike.
+    runs = {"ours": ours, "Trainer": lambda r: peer(r, False), "Trainer group_by_length": lambda r: peer(r, True)}
+    measured: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(args.rounds):
+        for name, run in runs.items():
+            measured[name].append(run(r))
+            load.append(Path("/proc/loadavg").read_text().split()[0])
+    results = {name: (statistics.median(v), v) for name, v in measured.items()}
+
     print(f"\nloadavg (1 min) before/after each run: {' -> '.join(load)}")
+    print(f"median of {args.rounds} round(s); examples/s = target tok/s / mean target tokens of the pool")
     print(f"{'trainer':<26}{'target tok/s':>14}{'examples/s':>12}{'MFU':>9}")
-    for name, (tps, _) in results.items():
-        print(f"{name:<26}{tps:14.0f}{tps / mean_tgt:12.2f}{100 * tps * flops_per_target_token / peak:8.1f}%")
+    for name, (tps, each) in results.items():
+        print(f"{name:<26}{tps:14.0f}{tps / mean_tgt:12.2f}{100 * tps * flops_per_target_token / peak:8.1f}%   "
+              f"(rounds: {', '.join(f'{v:.0f}' for v in each)})")
     best_trainer = max(results["Trainer"][0], results["Trainer group_by_length"][0])
     print(f"\nours / Trainer:                 {results['ours'][0] / results['Trainer'][0]:.2f}x")
     print(f"ours / Trainer group_by_length: {results['ours'][0] / results['Trainer group_by_length'][0]:.2f}x")
