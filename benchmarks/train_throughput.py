@@ -8,11 +8,16 @@ tokenised sequences, the same dynamic-padding collate function, AdamW, linear
 warmup/decay and gradient clipping; Trainer is run with its defaults (random
 batches) and with ``group_by_length=True``.
 
+With ``--student smollm2-135m`` (or any named student / checkpoint) both train that pretrained model
+with its own tokenizer instead. ``--mixed-precision`` (default ``auto``: bf16 where the device runs it
+natively, see trainers.model.bf16_is_fast) is given to both: ours through TrainConfig, Trainer as ``bf16=True``.
+
 MFU counts useful work only (transformer body on real tokens, LM head on target
 tokens, forward + backward = 3x forward) against a peak measured here with a
-large fp32 matmul, so MFU ratios equal throughput ratios.
+large matmul in the training precision, so MFU ratios equal throughput ratios.
 
     python benchmarks/train_throughput.py [--steps 40] [--batch-size 16] [--data ../shared/data]
+    python benchmarks/train_throughput.py --student smollm2-135m --steps 6 --batch-size 8
     python benchmarks/train_throughput.py --vocab-size 8192 --n-layer 6 --n-embd 384   # a small vocabulary
 """
 
@@ -22,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -42,10 +48,10 @@ def palm_rationales(cqa_dir: Path) -> dict[str, str]:
     return {rid: out.split("Q:")[0].split("So the answer is")[0].strip() for rid, out in zip(ids, outputs)}
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak(n: int = 2048, repeats: int = 5, dtype=None) -> float:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
     return 2 * n ** 3 / best
@@ -57,10 +63,12 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def useful_flops(encoded, cfg) -> float:
-    """3 x forward FLOPs: body (2 x params per real token + attention), LM head on target tokens."""
-    d, layers, vocab = cfg.n_embd, cfg.n_layer, cfg.vocab_size
-    body = 12 * layers * d * d
+def useful_flops(encoded, model) -> float:
+    """3 x forward FLOPs: body (2 x non-embedding params per real token + attention), LM head on target tokens."""
+    cfg = model.config
+    d, layers, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
+    embeddings = {id(p) for m in (model.get_input_embeddings(), model.get_output_embeddings()) for p in m.parameters()}
+    body = sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
     total = 0.0
     for e in encoded:
         n = len(e.input_ids)
@@ -87,19 +95,36 @@ def main() -> None:
     parser.add_argument("--n-layer", type=int, default=4)
     parser.add_argument("--n-embd", type=int, default=256)
     parser.add_argument("--vocab-size", type=int, default=50257, help="GPT-2's by default")
+    parser.add_argument("--student", help="a named student or checkpoint instead of the random-init GPT-2")
+    parser.add_argument("--mixed-precision", default="auto", choices=("no", "bf16", "auto"))
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repeats of all three; medians reported")
     args = parser.parse_args()
 
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments, set_seed
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GPT2Config,
+        GPT2LMHeadModel,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     from cot_tasks.data import load_split
     from cot_tasks.prompts import render_prompt
     from cot_tasks.rationales import Rationale, write_rationales
     from cot_tasks.targets import build_targets
     from trainers.config import TrainConfig
-    from trainers.data import collate, encode
+    from trainers.data import collate, encode, lm_eval_adds_special_tokens
+    from trainers.model import pad_id, resolve_mixed_precision
+    from trainers.students import resolve_student
     from trainers.tiny import train_tokenizer
     from trainers.train import train
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = resolve_mixed_precision(args.mixed_precision, device)
 
     examples = load_split("csqa", "train", source=str(args.data / "commonsenseqa"))
     rationales = palm_rationales(args.data / "distilling_step_by_step" / "cqa")
@@ -108,42 +133,56 @@ def main() -> None:
     print(f"data: CSQA train, post targets, PaLM rationales: {report.line()}; using {len(pairs)}")
 
     work = Path(tempfile.mkdtemp(prefix="cot-bench-"))
-    tokenizer = train_tokenizer([render_prompt(ex) + t.text for ex, t in pairs], args.vocab_size)
-    # The embedding is padded to --vocab-size when the corpus yields fewer merges, as GPT-2-family
-    # checkpoints pad theirs (phi-1.5: 51200 rows, 50295 tokens): the head's cost is what matters here.
-    cfg = GPT2Config(vocab_size=max(len(tokenizer), args.vocab_size), n_layer=args.n_layer,
-                     n_head=max(1, args.n_embd // 64),
-                     n_embd=args.n_embd, n_positions=512, bos_token_id=tokenizer.eos_token_id,
-                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-    set_seed(0)
-    student = work / "student"
-    GPT2LMHeadModel(cfg).save_pretrained(student)
-    tokenizer.save_pretrained(student)
-    n_params = sum(p.numel() for p in GPT2LMHeadModel(cfg).parameters())
-    encoded = [encode(tokenizer, render_prompt(ex), t, 512, example_id=ex.id) for ex, t in pairs]
-    pad = tokenizer.eos_token_id
-    print(f"model: GPT-2 {args.n_layer} layers x {args.n_embd}, vocab {len(tokenizer)} "
-          f"(embedding {cfg.vocab_size}), {n_params / 1e6:.1f}M params; "
-          f"batch {args.batch_size}, {args.steps} steps; device {'cuda' if torch.cuda.is_available() else 'cpu'}, "
-          f"{torch.get_num_threads()} threads")
+    if args.student:
+        student = Path(resolve_student(args.student))
+        tokenizer = AutoTokenizer.from_pretrained(student)
+    else:
+        tokenizer = train_tokenizer([render_prompt(ex) + t.text for ex, t in pairs], args.vocab_size)
+        # The embedding is padded to --vocab-size when the corpus yields fewer merges, as GPT-2-family
+        # checkpoints pad theirs (phi-1.5: 51200 rows, 50295 tokens): the head's cost is what matters here.
+        cfg = GPT2Config(vocab_size=max(len(tokenizer), args.vocab_size), n_layer=args.n_layer,
+                         n_head=max(1, args.n_embd // 64),
+                         n_embd=args.n_embd, n_positions=512, bos_token_id=tokenizer.eos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+        set_seed(0)
+        student = work / "student"
+        GPT2LMHeadModel(cfg).save_pretrained(student)
+        tokenizer.save_pretrained(student)
+    model = AutoModelForCausalLM.from_pretrained(student)
+    n_params = sum(p.numel() for p in model.parameters())
+    special = lm_eval_adds_special_tokens(AutoConfig.from_pretrained(student).model_type)  # as train() encodes
+    encoded = [encode(tokenizer, render_prompt(ex), t, 512, special_tokens=special, example_id=ex.id)
+               for ex, t in pairs]
+    pad = pad_id(tokenizer)
+    cfg = model.config
+    print(f"model: {args.student or 'GPT-2'} ({cfg.model_type}) {cfg.num_hidden_layers} layers x {cfg.hidden_size}, "
+          f"vocab {len(tokenizer)} (embedding {cfg.vocab_size}), {n_params / 1e6:.1f}M params; "
+          f"batch {args.batch_size}, {args.steps} steps; device {device}, {torch.get_num_threads()} threads; "
+          f"mixed precision {args.mixed_precision} -> {precision}")
     mean_len = sum(len(e.input_ids) for e in encoded) / len(encoded)
     mean_tgt = sum(e.n_target for e in encoded) / len(encoded)
     print(f"sequences: mean {mean_len:.1f} tokens, of which target {mean_tgt:.1f}")
 
-    peak = matmul_peak()
-    print(f"matmul peak (fp32 2048^3, best of 5): {peak / 1e9:.1f} GFLOP/s")
-    flops_per_target_token = useful_flops(encoded, cfg) / sum(e.n_target for e in encoded)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    peak = matmul_peak(dtype=dtype)
+    print(f"matmul peak ({str(dtype)[6:]} 2048^3, best of 5): {peak / 1e9:.1f} GFLOP/s")
+    flops_per_target_token = useful_flops(encoded, model) / sum(e.n_target for e in encoded)
+    del model
+    load = [Path("/proc/loadavg").read_text().split()[0]]
 
     # --- ours ---
     rat_file = write_rationales(
         [Rationale(ex.id, "csqa", rationales[ex.id], None, "palm-540b", "distilling_step_by_step")
          for ex, _ in pairs], work / "rationales.jsonl")
     batches_per_epoch = -(-len(encoded) // args.batch_size)
-    ours = train(TrainConfig(dataset="csqa", condition="post", rationales=str(rat_file), student=str(student),
-                             output=str(work / "ours"), epochs=args.steps / batches_per_epoch, lr=5e-4,
-                             batch_size=args.batch_size, max_length=512, save_steps=0),
-                 examples=[ex for ex, _ in pairs], progress=False)
-    results = {"ours": (ours.target_tokens / ours.seconds, ours.steps)}
+
+    def ours(run: int) -> float:
+        result = train(TrainConfig(dataset="csqa", condition="post", rationales=str(rat_file), student=str(student),
+                                   output=str(work / f"ours{run}"), epochs=args.steps / batches_per_epoch, lr=5e-4,
+                                   batch_size=args.batch_size, max_length=512, save_steps=0,
+                                   mixed_precision=args.mixed_precision),
+                       examples=[ex for ex, _ in pairs], progress=False)
+        return result.target_tokens / result.seconds
 
     # --- transformers' Trainer, same tokens and collate function ---
     class Rows(torch.utils.data.Dataset):
@@ -153,31 +192,45 @@ def main() -> None:
         def __getitem__(self, i):
             return {"input_ids": list(encoded[i].input_ids), "i": i}
 
-    counted = {"tokens": 0}
+    counted: list[int] = []
 
     def collator(items):
         batch = collate([encoded[it["i"]] for it in items], pad)
-        counted["tokens"] += int((batch["labels"][:, 1:] != -100).sum())
+        counted.append(int((batch["labels"][:, 1:] != -100).sum()))
         return batch
 
-    for name, grouped in (("Trainer", False), ("Trainer group_by_length", True)):
+    def peer(run: int, grouped: bool) -> float:
         set_seed(0)
-        model = GPT2LMHeadModel.from_pretrained(student)
-        targs = TrainingArguments(output_dir=str(work / name.replace(" ", "_")),
+        model = AutoModelForCausalLM.from_pretrained(student)
+        targs = TrainingArguments(output_dir=str(work / f"trainer{run}{grouped}"),
                                   per_device_train_batch_size=args.batch_size,
                                   max_steps=args.steps, learning_rate=5e-4, warmup_steps=int(0.06 * args.steps),
                                   lr_scheduler_type="linear", logging_steps=10 ** 9, save_strategy="no",
                                   report_to=[], remove_unused_columns=False, dataloader_num_workers=0, seed=0,
-                                  disable_tqdm=True, **_grouping(TrainingArguments, grouped))
+                                  disable_tqdm=True, bf16=precision == "bf16", use_cpu=device == "cpu",
+                                  **_grouping(TrainingArguments, grouped))
         trainer = Trainer(model=model, args=targs, train_dataset=Rows(), data_collator=collator)
-        counted["tokens"] = 0
+        counted.clear()
         start = time.perf_counter()
         trainer.train()
-        results[name] = (counted["tokens"] / (time.perf_counter() - start), args.steps)
+        # accelerate's dataloader collates one batch ahead: count only the batches trained on.
+        return sum(counted[: args.steps]) / (time.perf_counter() - start)
 
-    print(f"\n{'trainer':<26}{'target tok/s':>14}{'MFU':>9}")
-    for name, (tps, _) in results.items():
-        print(f"{name:<26}{tps:14.0f}{100 * tps * flops_per_target_token / peak:8.1f}%")
+    # Interleaved (ours, Trainer, Trainer grouped, ours, ...) so a change in the machine's load hits all alike.
+    runs = {"ours": ours, "Trainer": lambda r: peer(r, False), "Trainer group_by_length": lambda r: peer(r, True)}
+    measured: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(args.rounds):
+        for name, run in runs.items():
+            measured[name].append(run(r))
+            load.append(Path("/proc/loadavg").read_text().split()[0])
+    results = {name: (statistics.median(v), v) for name, v in measured.items()}
+
+    print(f"\nloadavg (1 min) before/after each run: {' -> '.join(load)}")
+    print(f"median of {args.rounds} round(s); examples/s = target tok/s / mean target tokens of the pool")
+    print(f"{'trainer':<26}{'target tok/s':>14}{'examples/s':>12}{'MFU':>9}")
+    for name, (tps, each) in results.items():
+        print(f"{name:<26}{tps:14.0f}{tps / mean_tgt:12.2f}{100 * tps * flops_per_target_token / peak:8.1f}%   "
+              f"(rounds: {', '.join(f'{v:.0f}' for v in each)})")
     best_trainer = max(results["Trainer"][0], results["Trainer group_by_length"][0])
     print(f"\nours / Trainer:                 {results['ours'][0] / results['Trainer'][0]:.2f}x")
     print(f"ours / Trainer group_by_length: {results['ours'][0] / results['Trainer group_by_length'][0]:.2f}x")

@@ -204,3 +204,42 @@ def test_key_tokens_are_cut_from_the_rationale_by_character_spans(styles, style,
         start = HARD.index(char)
         inside = [i for i in range(n) if row.spans[i][0] <= start < row.spans[i][1]]
         assert inside and all(char in span_text(row, HARD, [i]) for i in inside)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_reusing_the_prompt_gives_the_scores_of_the_full_sequence(tiny_checkpoint, sample_setup, arch):
+    # The cached path runs the prompt once and only rationale + cue + label per IG step; the prompt's
+    # attributions are exactly zero (input equals baseline there), so scores, F(x), F(baseline) and the
+    # total must match the full-sequence path up to float32 rounding of differently shaped matmuls (~1e-6
+    # relative here; 1e-4 absolute leaves room for other BLAS builds while still catching a wrong
+    # position, mask or cache, which moves scores by 1e-2 or more).
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from cot_tasks.rationales import read_rationales
+    from trainers.attribution import attribute_batch, encode
+
+    examples, path = sample_setup
+    tok = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    rationales = read_rationales(path)
+    items = [encode(ex, rationales[ex.id].rationale, tok) for ex in examples[:4]]
+    assert len({it.rationale[0] for it in items}) > 1  # prompts of different lengths: padding in the cache
+    torch.manual_seed(0)
+    if arch == "gpt2":
+        model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    else:
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                             tie_word_embeddings=True))
+    model = model.eval().requires_grad_(False)
+    kw = dict(steps=6, pad_id=tok.eos_token_id, baseline_id=tok.eos_token_id, device="cpu")
+    full = attribute_batch(model, items, reuse_prompt=False, **kw)
+    cached = attribute_batch(model, items, reuse_prompt=True, **kw)
+    chunked = attribute_batch(model, items, reuse_prompt=True, internal_batch_size=8, **kw)  # 2 steps a call
+    for a, b, c in zip(full, cached, chunked):
+        assert len(a["scores"]) == len(b["scores"])
+        for key in ("f_input", "f_baseline", "total"):
+            assert b[key] == pytest.approx(a[key], abs=1e-4) and c[key] == pytest.approx(a[key], abs=1e-4)
+        assert b["scores"] == pytest.approx(a["scores"], abs=1e-4)
+        assert c["scores"] == pytest.approx(a["scores"], abs=1e-4)
+        assert abs(a["f_input"] - a["f_baseline"]) > 1e-3  # a real gap, so the comparison means something

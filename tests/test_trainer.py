@@ -304,3 +304,57 @@ def test_head_logits_match_the_full_forward_of_a_soft_capping_model():
     with torch.no_grad():
         hidden = model.base_model(input_ids=ids)[0]
         torch.testing.assert_close(head_logits(model, hidden), model(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(False, False, "no"), (True, False, "bf16"),
+                                                        (False, True, "bf16")])
+def test_auto_mixed_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch, avx512_bf16, amx, expected):
+    import torch
+
+    from trainers.model import resolve_mixed_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolve_mixed_precision("auto", "cpu") == expected
+    for explicit in ("no", "fp16", "bf16"):  # what a user names is what accelerate gets
+        assert resolve_mixed_precision(explicit, "cpu") == explicit
+
+
+def test_auto_mixed_precision_trains_and_records_what_it_resolved_to(monkeypatch, tmp_path):
+    import torch
+
+    from trainers.train import train
+
+    # A CPU without bf16 units: auto must train in fp32 (in-process, so no bf16 autocast leaks into other tests).
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    exs = examples(8)
+    cfg = small_config(tmp_path, "auto", rationales=str(rationale_file(tmp_path, exs)), mixed_precision="auto",
+                       epochs=1, save_steps=0)
+    train(cfg, examples=exs, progress=False)
+    record = json.loads((Path(cfg.output) / "cot_distill.json").read_text())
+    assert record["config"]["mixed_precision"] == "auto" and record["mixed_precision"] == "no"
+
+
+@pytest.mark.parametrize("cap", [None, 2.0])
+def test_gemma3_logits_are_its_head_on_the_hidden_states(cap):
+    # Gemma-3 (the gemma3-270m student) mixes sliding-window and global layers; its logits are still
+    # lm_head(hidden), soft-capped when the config says so, so its loss may skip the prompt's head.
+    import torch
+
+    try:
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    except ImportError:
+        pytest.skip("this transformers has no Gemma-3")
+    from trainers.model import HEAD_ON_HIDDEN, head_logits
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=4,
+                              final_logit_softcapping=cap)
+    model = Gemma3ForCausalLM(config).eval()
+    assert config.model_type in HEAD_ON_HIDDEN
+    ids = torch.randint(0, 64, (2, 9))  # longer than the sliding window
+    with torch.no_grad():
+        hidden = model.base_model(input_ids=ids)[0]
+        torch.testing.assert_close(head_logits(model, hidden), model(input_ids=ids).logits)

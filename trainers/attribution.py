@@ -9,8 +9,10 @@ cue get zero attribution and the rationale scores sum to F(input) - F(baseline).
 Speed comes from doing many examples per forward: examples are sorted by
 length, right-padded with an attention mask, and each captum call runs
 ``batch_size`` examples x ``steps`` interpolation points (chunked by
-``internal_batch_size``). Only the label positions go through the LM head, so
-the vocabulary-sized logits never exist for the whole sequence.
+``internal_batch_size``). The prompt, the same at every step, runs once and its
+keys and values are reused (:mod:`trainers.prompt_cache`). Only the label
+positions go through the LM head, so the vocabulary-sized logits never exist
+for the whole sequence.
 """
 
 from __future__ import annotations
@@ -152,13 +154,28 @@ def collate(items: Sequence[Encoded], pad_id: int, baseline_id: int, device: str
 
 
 def attribute_batch(model: Any, items: Sequence[Encoded], *, steps: int, pad_id: int, baseline_id: int,
-                    device: str, internal_batch_size: int | None = None) -> list[dict[str, Any]]:
-    """Scores per rationale token for several examples in one captum call, plus F(x), F(baseline)."""
+                    device: str, internal_batch_size: int | None = None,
+                    reuse_prompt: bool = True) -> list[dict[str, Any]]:
+    """Scores per rationale token for several examples in one captum call, plus F(x), F(baseline).
+
+    ``reuse_prompt``: run the prompt once and every step over the rationale, cue and label only
+    (:mod:`trainers.prompt_cache`); the prompt's attributions are zero either way (input equals
+    baseline there), so the scores are the full sequence's up to float rounding.
+    """
     import torch
     from captum.attr import LayerIntegratedGradients
 
-    forward = label_logprob(model)
-    ids, base, extra = collate(items, pad_id, baseline_id, device)
+    if reuse_prompt:
+        from trainers import prompt_cache
+
+        (prefix, prefix_mask), (ids, base), extra = prompt_cache.split(items, pad_id, baseline_id, device)
+        extra = extra + prompt_cache.prefix_kv(model, prefix, prefix_mask)
+        forward = prompt_cache.suffix_logprob(model)
+        offsets = [it.rationale[0] for it in items]  # suffix column 0 is this input position
+    else:
+        ids, base, extra = collate(items, pad_id, baseline_id, device)
+        forward = label_logprob(model)
+        offsets = [0] * len(items)
     lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     attributions = lig.attribute(ids, baselines=base, additional_forward_args=extra, n_steps=steps,
                                  internal_batch_size=internal_batch_size)
@@ -166,9 +183,9 @@ def attribute_batch(model: Any, items: Sequence[Encoded], *, steps: int, pad_id:
         f_input, f_base = forward(ids, *extra), forward(base, *extra)
     per_token = attributions.sum(-1).detach().float().cpu()
     out = []
-    for row, it in enumerate(items):
+    for row, (it, offset) in enumerate(zip(items, offsets)):
         out.append({
-            "scores": per_token[row, it.rationale].tolist(),
+            "scores": per_token[row, [p - offset for p in it.rationale]].tolist(),
             "total": float(per_token[row].sum()),  # all positions: the completeness check uses this
             "f_input": float(f_input[row]),
             "f_baseline": float(f_base[row]),

@@ -12,7 +12,7 @@ from cot_tasks.errors import DataError
 from trainers.tiny import TinyConfig
 
 RUN_FILE = "cot_distill.json"
-MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's names
+MIXED_PRECISION = ("no", "fp16", "bf16", "auto")  # accelerate's names; auto: bf16 where it is fast
 
 
 def read_run_record(checkpoint: str | Path) -> dict | None:
@@ -53,7 +53,8 @@ class TrainConfig:
     weight_decay: float = _opt(0.0, "AdamW weight decay (never on biases, norms and embeddings)")
     max_grad_norm: float = _opt(1.0, "gradient clipping norm (0: off)")
     seed: int = _opt(0, "seed of the initialisation (tiny), data order and condition randomness")
-    mixed_precision: str = _opt("no", "no, fp16 or bf16 (accelerate's mixed precision)")
+    mixed_precision: str = _opt("no", "no, fp16, bf16 (accelerate's mixed precision) or auto: "
+                                           "bf16 on a GPU with bf16 or a CPU with AVX512-BF16/AMX, else no")
     save_steps: int = _opt(50, "checkpoint the training state every N optimizer steps (0: only at the end)")
     target_only_logits: bool = _opt(True, "compute the LM head only where the loss is (same loss, less work)")
     trust_remote_code: bool = _opt(False, "let transformers run code shipped with the student")
@@ -101,4 +102,4 @@ class TrainConfig:
         if self.epochs <= 0 or self.lr <= 0:
             raise DataError("epochs and lr must be > 0")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise DataError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+            raise DataError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")

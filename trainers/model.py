@@ -14,7 +14,8 @@ from cot_tasks.errors import ModelError
 
 # Causal LMs whose logits are exactly lm_head(base_model(...) hidden states), so the head can
 # run on target positions alone. Anything else takes the full forward (same loss, more work).
-HEAD_ON_HIDDEN = {"gpt2", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "phi", "gemma", "gemma2", "opt"}
+HEAD_ON_HIDDEN = {"gpt2", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "phi", "gemma", "gemma2", "gemma3_text",
+                  "opt"}
 
 
 def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -44,6 +45,29 @@ def final_norm(model):
     raise ModelError(f"cannot find the final norm of {type(model).__name__} "
                     f"(looked for {', '.join(FINAL_NORM_PATHS)} on its base model)")
 
+
+
+def bf16_is_fast(device: torch.device | str) -> bool:
+    """Whether bf16 matmuls run natively here: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX.
+    Elsewhere torch emulates bf16 on the CPU, several times slower than fp32 (measured on an AVX2-only
+    EPYC: a 2048^2 bf16 matmul at 0.3 GFLOP/s against 46 in fp32), so bf16 there is no speed-up."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    # torch.cpu's probes are underscored but the only ones torch has (get_cpu_capability() says AVX512
+    # for CPUs without the BF16 extension); a torch without them gets the safe answer.
+    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(probe is not None and probe() for probe in probes)
+
+
+def resolve_mixed_precision(value: str, device: torch.device | str) -> str:
+    """accelerate's mixed-precision name for ``TrainConfig.mixed_precision``: ``auto`` is bf16 where
+    :func:`bf16_is_fast` on ``device``, else no; explicit values pass through."""
+    if value != "auto":
+        return value
+    return "bf16" if bf16_is_fast(device) else "no"
 
 
 def pick_device(requested: str | None) -> str:
