@@ -12,7 +12,7 @@ from cot_tasks.errors import DataError
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step
 from trainers.config import TrainConfig
-from trainers.train import write_json
+from trainers.run_folder import write_json
 
 
 def cell_config(grid: GridConfig, cell: Cell, output: Path, rationale_file: str,

@@ -37,7 +37,7 @@ from harness_plugins.cell import needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
 from harness_plugins.plan import Plan, chance_level, check_join, plan
-from trainers.train import write_json
+from trainers.run_folder import write_json
 
 GRID_FILE = "grid.json"
 CSV_COLUMNS = ("dataset", "student", "condition", "seed", "metric", "value", "n_docs", "invalid", "chance", "task",

@@ -1,24 +1,15 @@
 """The student trainer: one training function on accelerate (cf. accelerate's nlp_example.py).
 
-Output folder layout (``config.output``)::
-
-    cot_distill.json     run identity (config, data hashes) + status; written first, finished last
-    model.safetensors, config.json, tokenizer files   (after training: save_pretrained)
-    .student_init/       the locally built ``--student tiny`` (until finished)
-    .train_state/        accelerate save_state checkpoint + step, for resume (until finished)
-
-Runs the same under ``python`` and ``accelerate launch``: every process builds
+The output folder's bookkeeping (claim, run record, resumable state, final
+checkpoint) is ``trainers.run_folder``; this module reads data, builds targets
+and runs the loop. Runs the same under ``python`` and ``accelerate launch``: every process builds
 the same batch schedule and takes every N-th micro-batch, so the order of the
 data after a resume is the same as in a run that never stopped.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +17,11 @@ from typing import Callable, Sequence
 
 from cot_tasks.conditions import label_first, parse_condition
 from cot_tasks.errors import DataError
-from cot_tasks.io import current_umask, write_json_atomic
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from cot_tasks.targets import build_targets
-from trainers.config import RUN_FILE, TrainConfig, read_run_record
+from trainers import run_folder
+from trainers.config import RUN_FILE, TrainConfig
 from trainers.data import (
     Encoded,
     batch_schedule,
@@ -43,9 +34,6 @@ from trainers.data import (
 )
 from trainers.model import pad_id, resolve_mixed_precision
 from trainers.students import resolve_student
-
-STATE_DIR = ".train_state"
-INIT_DIR = ".student_init"
 
 
 @dataclass
@@ -61,42 +49,11 @@ class TrainResult:
     final_loss: float | None
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Atomic, in the one layout every run file uses."""
-    write_json_atomic(path, data, indent=2, sort_keys=True)
-
-
-def check_output(out: Path, identity: dict) -> dict | None:
-    """Refuse a folder holding another run's files; return our earlier run record, if any."""
-    if not out.exists() or not any(out.iterdir()):
-        return None
-    record = read_run_record(out)
-    if record is None:
-        raise DataError(f"output folder holds other files (no {RUN_FILE}); choose another --output", path=out)
-    if record.get("identity") != identity:
-        changed = sorted(k for k in identity if record.get("identity", {}).get(k) != identity[k])
-        raise DataError(f"output folder holds another run (differs in: {', '.join(changed) or 'format'}); "
-                        "choose another --output", path=out)
-    return record
-
-
 def load_training_examples(config: TrainConfig) -> list[Example]:
     from cot_tasks.data import load_split
 
     examples = load_split(config.dataset, config.split, source=config.source)
     return examples[: config.limit] if config.limit else examples
-
-
-def tiny_student(out: Path, corpus: list[str], config: TrainConfig) -> Path:
-    """Build ``--student tiny`` once into the output folder (atomically), reuse it on resume."""
-    from trainers.tiny import build_tiny_student
-
-    init = out / INIT_DIR
-    if not (init / "config.json").exists():
-        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".student_init."))
-        build_tiny_student(corpus, tmp, config.tiny, n_positions=max(config.max_length, 64), seed=config.seed)
-        os.replace(tmp, init)
-    return init
 
 
 def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Example] | None = None,
@@ -123,7 +80,6 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     precision = resolve_mixed_precision(config.mixed_precision, state.device)
     accelerator = Accelerator(mixed_precision=precision)
-    main = accelerator.is_main_process
 
     # --- data: examples, rationales, the student's tokenizer, targets ---
     examples = list(examples) if examples is not None else load_training_examples(config)
@@ -144,39 +100,16 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
         # Key tokens reach the target as text, so a teacher's tokenizer serves any student;
         # the reader still refuses a file that mixes tokenizers.
         extras["attributions"] = read_attributions(config.attributions)
-    record = check_output(out, identity)
+    record = run_folder.check_output(out, identity)
     if record is not None and record.get("status") == "finished":
         return TrainResult(out, True, record["steps"], record["examples"], record["dropped"],
                            record["truncated"], record["target_tokens"], 0.0, record.get("final_loss"))
-    has_state = (out / STATE_DIR).exists() or (out / f"{STATE_DIR}.old").exists()
-    if record is not None and has_state and not resume:
+    if record is not None and run_folder.has_state(out) and not resume:
         raise DataError("output folder holds an unfinished run of this config; pass --resume to continue it",
                         path=out)
-    # Every process has read the folder before the main process claims it.
-    accelerator.wait_for_everyone()
-    claimed = main and record is None
-    created = not out.exists()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        if record is None:  # claim the folder before writing anything else into it
-            write_json(out / RUN_FILE, {"identity": identity, "status": "starting"})
-    accelerator.wait_for_everyone()
-    try:
+    with run_folder.claimed(accelerator, out, identity, record):
         return _train_claimed(config, accelerator, cond, out, examples, rationales, identity, record, extras,
                               resume=resume, on_step=on_step, progress=progress)
-    except DataError:
-        if claimed and not (out / STATE_DIR).exists():
-            # Claimed moments ago, nothing trained: leave no run that the corrected command could not reuse.
-            _unclaim(out, created)
-        raise
-
-
-def _unclaim(out: Path, created: bool) -> None:
-    for name in (RUN_FILE, INIT_DIR):
-        path = out / name
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    if created and not any(out.iterdir()):
-        out.rmdir()
 
 
 def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, rationales, identity: dict,
@@ -193,9 +126,9 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
     if student == "tiny":
         corpus = [render_prompt(ex) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
         if main:
-            tiny_student(out, corpus, config)
+            run_folder.tiny_student(out, corpus, config)
         accelerator.wait_for_everyone()
-        student = str(out / INIT_DIR)
+        student = str(out / run_folder.INIT_DIR)
     tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=config.trust_remote_code)
     pairs, report = build_targets(examples, rationales, cond, seed=config.seed, tokenizer=tokenizer,
                                   source=config.rationales or "rationales", extras=extras)
@@ -216,7 +149,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
                   "condition": cond.spec, "examples": len(encoded), "dropped": report.unjoined,
                   "truncated": n_truncated, "mixed_precision": accelerator.mixed_precision, **report.measurements()}
     if main:
-        write_json(out / RUN_FILE, run_record)
+        run_folder.write_json(out / RUN_FILE, run_record)
         print(f"[{config.dataset}/{cond.spec}] {report.line()}; {n_truncated} rationale(s) cut to "
               f"max_length {config.max_length}")
 
@@ -245,12 +178,8 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
     # so it is registered for checkpointing rather than prepared.
     accelerator.register_for_checkpointing(scheduler)
 
-    step, target_tokens = 0, 0
-    state = _state_dir(out)
-    if resume and state is not None:
-        accelerator.load_state(str(state))
-        saved = json.loads((state / "step.json").read_text())
-        step, target_tokens = saved["step"], saved["target_tokens"]
+    saved = run_folder.load_state(accelerator, out) if resume else None
+    step, target_tokens = (saved["step"], saved["target_tokens"]) if saved else (0, 0)
 
     # --- the loop ---
     loss_model.train()
@@ -281,58 +210,17 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
             bar.set_postfix(loss=f"{final_loss:.3f}", tok_s=f"{window_tokens / max(now - window_start, 1e-9):.0f}")
         bar.update(1)
         if config.save_steps and step % config.save_steps == 0 and step < total_steps:
-            _save_state(accelerator, out, {"step": step, "target_tokens": target_tokens})
+            run_folder.save_state(accelerator, out, {"step": step, "target_tokens": target_tokens})
         if on_step is not None:
             on_step(step)
     bar.close()
     seconds = time.perf_counter() - started
 
     # --- the checkpoint: save_pretrained + tokenizer + run record (finished last) ---
-    accelerator.wait_for_everyone()
-    if main:
-        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final."))
-        unwrapped = accelerator.unwrap_model(loss_model).model
-        unwrapped.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        mode = 0o666 & ~current_umask()
-        for item in tmp.iterdir():
-            if item.is_file():  # safetensors writes 0600; the weights are as readable as the umask allows
-                os.chmod(item, mode)
-            os.replace(item, out / item.name)
-        tmp.rmdir()
-        run_record.update(status="finished", steps=step, target_tokens=target_tokens, final_loss=final_loss,
-                          config=config.to_dict())
-        write_json(out / RUN_FILE, run_record)
-        for leftover in (STATE_DIR, f"{STATE_DIR}.old", INIT_DIR):
-            shutil.rmtree(out / leftover, ignore_errors=True)
-    accelerator.wait_for_everyone()
+    run_record.update(status="finished", steps=step, target_tokens=target_tokens, final_loss=final_loss,
+                      config=config.to_dict())
+    run_folder.save_final(accelerator, out, accelerator.unwrap_model(loss_model).model, tokenizer, run_record)
     return TrainResult(out, False, step, len(encoded), report.unjoined, n_truncated, target_tokens, seconds,
                        final_loss)
 
 
-def _state_dir(out: Path) -> Path | None:
-    """The newest complete training state (a crash between the two renames leaves only ``.old``)."""
-    for name in (STATE_DIR, f"{STATE_DIR}.old"):
-        if (out / name / "step.json").exists():
-            return out / name
-    return None
-
-
-def _save_state(accelerator, out: Path, progress: dict) -> None:
-    """accelerate's save_state (model, optimizer, scheduler, RNG states) into a temp folder, then swapped in."""
-    tmp = out / f"{STATE_DIR}.tmp"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    # Pickled state: tied weights (GPT-2's head and embedding) round-trip without safetensors' sharing rules.
-    accelerator.save_state(str(tmp), safe_serialization=False)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / "step.json").write_text(json.dumps(progress))
-        current, old = out / STATE_DIR, out / f"{STATE_DIR}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if current.exists():
-            os.replace(current, old)
-        os.replace(tmp, current)
-        shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
