@@ -17,7 +17,10 @@ import torch
 
 
 def _layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(keys, values) per layer of a transformers cache (``layers`` since 4.56, ``key_cache`` before)."""
+    """(keys, values) per layer of a transformers cache (``layers`` since 4.56, ``key_cache`` before, legacy
+    tuples from 4.x models without cache classes)."""
+    if isinstance(cache, (tuple, list)):
+        return [(keys, values) for keys, values in cache]
     if hasattr(cache, "layers"):
         return [(layer.keys, layer.values) for layer in cache.layers]
     return list(zip(cache.key_cache, cache.value_cache))
@@ -28,6 +31,8 @@ def _cache(model, kv: Sequence[torch.Tensor]):
     gets, so each call needs its own."""
     from transformers import DynamicCache
 
+    if getattr(model, "_supports_cache_class", True) is False:  # transformers 4.x GPT-2: legacy tuples
+        return tuple((kv[2 * layer], kv[2 * layer + 1]) for layer in range(len(kv) // 2))
     try:
         cache = DynamicCache(config=model.config)
     except TypeError:  # transformers before 4.56 takes no config
