@@ -28,8 +28,8 @@ Targets for a whole training set (and the policy for examples without a
 rationale) are ``cot_tasks.targets``.
 
 Each condition is label-first (the label is the first target token) or
-reasoning-first (``pre``, ``shuffled_pre``); :func:`tasks_for` says which lm-eval
-task and metric key give its two metrics, ``acc`` (choice at commitment) and
+reasoning-first (``pre``, ``shuffled_pre``); ``cot_tasks.names.tasks_for`` says which
+lm-eval task and metric key give its two metrics, ``acc`` (choice at commitment) and
 ``exact_match`` (free generation).
 
 A ``Target`` keeps the rationale apart (``head + body + tail``) so that the
@@ -40,11 +40,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping
 
 from cot_tasks import controls
 from cot_tasks.errors import DataError
-from cot_tasks.names import COMMITTED_LABEL, FIRST_LABEL, NO_FILTER, commit_task, gen_task, label_task
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER
 from cot_tasks.records import Example
 
@@ -298,34 +297,6 @@ def parse_condition(spec: str | Condition) -> Condition:
 def condition_kind(condition: str | Condition) -> str:
     """``LABEL_FIRST`` or ``REASONING_FIRST``."""
     return CONDITIONS[parse_condition(condition).name].kind
-
-
-class MetricSource(NamedTuple):
-    """Where lm-eval reports a metric: the task and its ``metric,filter`` key."""
-
-    task: str
-    key: str
-
-
-# The two metrics every cell gets, in report order.
-METRICS = ("acc", "exact_match")
-
-
-def tasks_for(condition: str | Condition, dataset: str) -> dict[str, MetricSource]:
-    """The one place that says how a student trained on ``condition`` is scored.
-
-    ``acc``, choice at commitment: the label letters' log-likelihood right after the
-    prompt (label-first) or after the student's own greedy rationale and the answer
-    cue (reasoning-first, the commit task fed with the gen task's samples).
-    ``exact_match``, free generation: the gen task for everyone, filtered by where
-    this kind of student commits (its first label, or the label after its last cue).
-    """
-    if condition_kind(condition) == REASONING_FIRST:
-        acc_task, gen_filter = commit_task(dataset), COMMITTED_LABEL
-    else:
-        acc_task, gen_filter = label_task(dataset), FIRST_LABEL
-    return {"acc": MetricSource(acc_task, f"acc,{NO_FILTER}"),
-            "exact_match": MetricSource(gen_task(dataset), f"exact_match,{gen_filter}")}
 
 
 def label_first(condition: str | Condition) -> bool:

@@ -7,8 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
-from cot_tasks.conditions import METRICS, REASONING_FIRST, condition_kind, needs_attributions, tasks_for
+from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions
 from cot_tasks.errors import DataError
+from cot_tasks.names import METRICS, tasks_for
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step
 from trainers.config import TrainConfig

@@ -30,9 +30,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from cot_tasks.conditions import METRICS
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_atomic
+from cot_tasks.names import METRICS
 from harness_plugins.cell import needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig

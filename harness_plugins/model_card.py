@@ -13,11 +13,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from cot_tasks.conditions import tasks_for
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
-from cot_tasks.names import COMMIT_TASKS, GEN_TASKS
+from cot_tasks.names import COMMIT_TASKS, GEN_TASKS, tasks_for
 from cot_tasks.records import FACTS
 from harness_plugins.compare import dataset_of_task
 from harness_plugins.results import split_key

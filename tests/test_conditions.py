@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cot_tasks.conditions import CONDITIONS, MASK, Condition, normalise, parse_condition, tasks_for
+from cot_tasks.conditions import CONDITIONS, MASK, Condition, normalise, parse_condition
 from cot_tasks.controls import body_lengths
 from cot_tasks.errors import DataError
+from cot_tasks.names import tasks_for
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from cot_tasks.targets import build_targets, make_target

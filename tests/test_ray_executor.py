@@ -203,6 +203,14 @@ def test_ray_grid_with_a_worker_killed_mid_training_equals_the_sequential_run(ra
         return (run_out / "results.csv").read_text().replace(str(run_out.resolve()), "RUN")
 
     assert table(out) == table(Path(seq.output))
+    # The report reads the same lm-eval files: byte for byte the same tables.
+    from harness_plugins.report import build_report
+
+    reports = [build_report(run_out, tmp_path / f"report-{name}", n_resamples=200)
+               for name, run_out in (("seq", Path(seq.output)), ("ray", out))]
+    for name in ("report.md", "report.csv"):
+        assert (tmp_path / "report-seq" / name).read_bytes() == (tmp_path / "report-ray" / name).read_bytes()
+    assert reports[0].markdown == reports[1].markdown
     assert len(list(csv.DictReader((out / "results.csv").open()))) == 4
     assert not list((out / "claims").glob("*.json"))  # every claim released, the killed one taken over
     # The key-token cell trained on the finished attribution file (it started after the attribution step).
