@@ -175,18 +175,10 @@ def train_tuned_lens(model, tokenizer, prompts: Sequence[str], *, epochs: int = 
 
 def _encode(tokenizer, prompts: Sequence[str], device):
     """Right-padded batch and the index of each prompt's last real token (causal: pads never leak back)."""
-    import torch
+    from trainers.data import right_pad
 
-    enc = [tokenizer(p)["input_ids"] for p in prompts]
-    lengths = torch.tensor([len(e) for e in enc])
-    pad = pad_id(tokenizer)
-    width = int(lengths.max())
-    ids = torch.full((len(enc), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(enc), width), dtype=torch.long)
-    for row, e in enumerate(enc):
-        ids[row, : len(e)] = torch.tensor(e)
-        mask[row, : len(e)] = 1
-    return ids.to(device), mask.to(device), (lengths - 1).to(device)
+    ids, mask = right_pad([tokenizer(p)["input_ids"] for p in prompts], pad_id(tokenizer))
+    return ids.to(device), mask.to(device), (mask.sum(1) - 1).to(device)
 
 
 # --------------------------------------------------------------------------- the analysis

@@ -134,15 +134,13 @@ def collate(items: Sequence[Encoded], pad_id: int, baseline_id: int, device: str
     """Right-padded ids, attention mask, baseline ids (rationale -> baseline token) and label indices."""
     import torch
 
-    n, length = len(items), max(len(it.input_ids) for it in items)
-    width = max(len(it.label) for it in items)
-    ids = torch.full((n, length), pad_id, dtype=torch.long)
-    mask = torch.zeros((n, length), dtype=torch.long)
+    from trainers.data import right_pad
+
+    n, width = len(items), max(len(it.label) for it in items)
+    ids, mask = right_pad([it.input_ids for it in items], pad_id)
     label_pos = torch.ones((n, width), dtype=torch.long)
     label_mask = torch.zeros((n, width))
     for row, it in enumerate(items):
-        ids[row, : len(it.input_ids)] = torch.tensor(it.input_ids)
-        mask[row, : len(it.input_ids)] = 1
         label_pos[row, : len(it.label)] = torch.tensor(it.label)
         label_mask[row, : len(it.label)] = 1
     base = ids.clone()

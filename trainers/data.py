@@ -113,17 +113,24 @@ def _cut_body(tokenizer, text: str, ids: list[int], n_prompt: int, special: bool
     return ids[:lo + room] + ids[hi:]
 
 
+def right_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids right-padded to the longest sequence, and the attention mask (1 on real tokens): the one padding
+    the trainer, attribution and the lens share (causal models: pads never leak back)."""
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
 def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad to the longest item in the batch (dynamic padding); labels are -100 on prompt and padding."""
-    width = max(len(it.input_ids) for it in items)
-    input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(items), width), dtype=torch.long)
-    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    input_ids, attention = right_pad([it.input_ids for it in items], pad_id)
+    labels = torch.full(input_ids.shape, IGNORE, dtype=torch.long)
     for row, it in enumerate(items):
-        n = len(it.input_ids)
-        input_ids[row, :n] = torch.tensor(it.input_ids)
-        attention[row, :n] = 1
-        labels[row, it.n_prompt:n] = input_ids[row, it.n_prompt:n]
+        labels[row, it.n_prompt:len(it.input_ids)] = input_ids[row, it.n_prompt:len(it.input_ids)]
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
