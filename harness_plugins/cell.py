@@ -38,10 +38,25 @@ def read_run_file_json(path: Path) -> dict | None:
         return None  # a torn write cannot happen (atomic), but a hand-edited file is redone
 
 
+def cell_train_config(plan: Plan, cell: Cell) -> TrainConfig:
+    attributions = str(plan.attribution_file(cell)) if needs_attributions(cell.condition) else None
+    return cell_config(plan.grid, cell, plan.run_dir(cell) / "checkpoint", plan.rationales[cell.dataset],
+                       attributions)
+
+
 def finished(plan: Plan, cell: Cell) -> dict | None:
-    """The cell's run.json, if it is done (an older layout without both metrics is scored again)."""
-    row = read_run_file_json(plan.run_dir(cell) / "run.json")
-    return row if row is not None and "metrics" in row else None
+    """The cell's run.json, if it is done (an older layout without both metrics is scored again). A cell
+    trained with other settings than the grid now asks for is refused, never silently reused."""
+    path = plan.run_dir(cell) / "run.json"
+    row = read_run_file_json(path)
+    if row is None or "metrics" not in row:
+        return None
+    want, made = cell_train_config(plan, cell).identity(), row.get("train_identity") or {}
+    changed = sorted(k for k in set(want) | set(made) if want.get(k) != made.get(k))
+    if changed:
+        raise DataError(f"this cell was trained with other settings than the grid now asks for (differs in: "
+                        f"{', '.join(changed)}); give the grid another output folder", path=path)
+    return row
 
 
 def check_attribution_file(path: Path, model: str, options: AttributionOptions) -> None:
@@ -148,8 +163,8 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
         return existing
     grid, run_dir = plan.grid, plan.run_dir(cell)
     rationale_file = plan.rationales[cell.dataset]
-    attributions = str(plan.attribution_file(cell)) if needs_attributions(cell.condition) else None
-    config = cell_config(grid, cell, run_dir / "checkpoint", rationale_file, attributions)
+    config = cell_train_config(plan, cell)
+    attributions = config.attributions
     trained = train_cell(config)
     # Evaluation is not resumable: a half-written eval folder from a killed run is redone.
     eval_dir = run_dir / "eval"
@@ -158,7 +173,8 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
     row = {"dataset": cell.dataset, "condition": cell.condition, "kind": condition_kind(cell.condition),
            "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
            "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
-           "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve())}
+           "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve()),
+           "train_identity": config.identity()}
     if attributions:
         row["attributions"] = attributions
     write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))

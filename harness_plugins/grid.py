@@ -33,7 +33,7 @@ from pathlib import Path
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_atomic
 from cot_tasks.names import METRICS
-from harness_plugins.cell import needed, run_step
+from harness_plugins.cell import finished, needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
 from harness_plugins.plan import Plan, chance_level, check_join, plan
@@ -52,6 +52,8 @@ def prepare(grid: GridConfig) -> tuple[Plan, dict[str, float]]:
         joined, unjoined = check_join(dataset, grid.source, path)
         print(f"[{dataset}] rationales {path}: {joined} train examples joined, {unjoined} without a rationale")
     chance = {d: chance_level(d, grid.source, grid.eval.limit) for d in grid.datasets}
+    for cell in the_plan.cells:
+        finished(the_plan, cell)  # a finished cell of other settings stops the run here, before grid.json
     claim_run_dir(the_plan.out, grid)
     return the_plan, chance
 

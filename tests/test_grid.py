@@ -212,3 +212,24 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert main(["run", str(config)]) == 0
     assert "key tokens come from" not in capsys.readouterr().out and not pre.exists()
     assert attr.stat().st_mtime_ns == stamps[attr] and (cell / "run.json").is_file()
+
+
+def test_a_finished_cell_of_other_settings_is_refused_not_reused(tmp_path, capsys):
+    """Changing a training setting and rerunning into the same folder would mix two experiments in one
+    report: the finished cell is refused with one line naming it and the setting."""
+    import yaml
+
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat, conditions=["none"])
+    assert main(["run", str(config)]) == 0
+    run = tmp_path / "runs_out" / "runs" / "csqa__none__tiny__seed0" / "run.json"
+    grid_json = tmp_path / "runs_out" / "grid.json"
+    stamp, grid_before = run.stat().st_mtime_ns, grid_json.read_text()
+    data = yaml.safe_load(config.read_text())
+    data["train"]["lr"] = 0.001
+    config.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "csqa__none__tiny__seed0" in err and "differs in: lr" in err
+    assert run.stat().st_mtime_ns == stamp and grid_json.read_text() == grid_before
