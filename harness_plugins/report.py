@@ -165,8 +165,9 @@ def figure(cells: list[Cell]):
                 ax.axhline(100 * chance[0], color="black", linestyle="--", linewidth=1, label="chance")
             ax.set_xticks(range(len(students)), students, rotation=20)
             seeds = sorted({len(c.seeds) for c in mine})
-            ax.set_title(f"{dataset}: {metric}{METRIC_NOTES.get(metric, '')} ({mine[0].docs if mine else 0} docs, "
-                         f"{'/'.join(map(str, seeds))} seed(s))")
+            # Two short lines: panels side by side must not run into each other's titles.
+            ax.set_title(f"{dataset}: {metric}{METRIC_NOTES.get(metric, '')}\n{mine[0].docs if mine else 0} docs, "
+                         f"{'/'.join(map(str, seeds))} seed(s)", fontsize="medium")
             ax.set_ylabel(f"{metric} (%)")
             ax.set_ylim(0, 100)
     handles, labels = axes[0][0].get_legend_handles_labels()
