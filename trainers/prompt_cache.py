@@ -49,21 +49,16 @@ def split(items: Sequence[Any], pad_id: int, baseline_id: int, device: str):
     tensors: suffix mask, prefix mask, suffix position ids, label positions / ids / mask in suffix
     coordinates.
     """
+    from trainers.data import right_pad
+
     starts = [it.rationale[0] for it in items]
     n, width = len(items), max(len(it.label) for it in items)
-    p_len = max(starts)
-    s_len = max(len(it.input_ids) - s for it, s in zip(items, starts))
-    prefix = torch.full((n, p_len), pad_id, dtype=torch.long)
-    p_mask = torch.zeros((n, p_len), dtype=torch.long)
-    suffix = torch.full((n, s_len), pad_id, dtype=torch.long)
-    s_mask = torch.zeros((n, s_len), dtype=torch.long)
+    prefix, p_mask = right_pad([it.input_ids[:start] for it, start in zip(items, starts)], pad_id)
+    suffix, s_mask = right_pad([it.input_ids[start:] for it, start in zip(items, starts)], pad_id)
+    s_len = suffix.shape[1]
     label_pos = torch.ones((n, width), dtype=torch.long)
     label_mask = torch.zeros((n, width))
     for row, (it, start) in enumerate(zip(items, starts)):
-        prefix[row, :start] = torch.tensor(it.input_ids[:start])
-        p_mask[row, :start] = 1
-        suffix[row, : len(it.input_ids) - start] = torch.tensor(it.input_ids[start:])
-        s_mask[row, : len(it.input_ids) - start] = 1
         label_pos[row, : len(it.label)] = torch.tensor(it.label) - start
         label_mask[row, : len(it.label)] = 1
     base = suffix.clone()
