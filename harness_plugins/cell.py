@@ -120,7 +120,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
 
     sources = tasks_for(cell.condition, cell.dataset)
     common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
-                  limit=grid.eval.limit, trust_remote_code=trust_remote_code, quiet=quiet)
+                  limit=grid.eval.limit, dtype=grid.eval.dtype, trust_remote_code=trust_remote_code, quiet=quiet)
     gen = sources["exact_match"].task
     evaluate_checkpoint(checkpoint, [gen], gen_kwargs=grid.eval.gen_kwargs, **common)
     metadata = None

@@ -26,6 +26,7 @@ def evaluate_checkpoint(
     trust_remote_code: bool = False,
     gen_kwargs: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
     quiet: bool = False,
 ) -> dict:
     """Run ``lm_eval.simple_evaluate`` with ``model="hf"`` on ``checkpoint``; return the results dict.
@@ -36,6 +37,7 @@ def evaluate_checkpoint(
     and leaderboard tooling reads it unchanged. ``gen_kwargs`` is lm-eval's
     ``--gen_kwargs`` string (e.g. ``"max_gen_toks=32"``). ``metadata``: more
     ``--metadata`` keys beside ``source`` (the commit tasks' ``generations``).
+    ``dtype``: lm-eval's ``dtype`` model argument (``bfloat16``, ``float32``; None: the checkpoint's own).
     ``quiet``: lm-eval's progress bars, warnings and subprocess chatter are not shown.
     """
     from lm_eval import simple_evaluate
@@ -52,7 +54,8 @@ def evaluate_checkpoint(
     with silenced_stderr() if quiet else nullcontext():
         results = simple_evaluate(
             model="hf",
-            model_args={"pretrained": os.fspath(checkpoint), "trust_remote_code": trust_remote_code},
+            model_args={"pretrained": os.fspath(checkpoint), "trust_remote_code": trust_remote_code,
+                        **({"dtype": dtype} if dtype else {})},
             tasks=tasks,
             batch_size=batch_size,
             device=device,

@@ -22,6 +22,9 @@ from trainers.config import TrainConfig
 DEFAULT_CONFIG = Path(trainers.__file__).resolve().parent / "configs" / "default.yaml"
 
 
+EVAL_DTYPES = ("float32", "bfloat16", "float16")
+
+
 @dataclass
 class EvalConfig:
     batch_size: int = 16
@@ -30,6 +33,8 @@ class EvalConfig:
     limit: int | None = None
     # lm-eval --gen_kwargs for the gen tasks (e.g. "max_gen_toks=64").
     gen_kwargs: str | None = None
+    # lm-eval's dtype model argument: every cell of a grid is scored in one precision (None: the checkpoint's).
+    dtype: str | None = None
 
 
 @dataclass
@@ -190,6 +195,8 @@ def _check_values(grid: GridConfig, fail) -> None:
             raise fail("at least 0", f"resources.{name}")
     if grid.eval.limit is not None and grid.eval.limit < 1:
         raise fail("at least 1 (or leave it out for the whole split)", "eval.limit")
+    if grid.eval.dtype is not None and grid.eval.dtype not in EVAL_DTYPES:
+        raise fail(f"one of {', '.join(EVAL_DTYPES)} (or leave it out for the checkpoint's own)", "eval.dtype")
     if "attributions" in grid.train:
         raise fail("the grid makes the attribution files itself; choose the model with attribution_model",
                    "train.attributions")

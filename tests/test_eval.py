@@ -117,6 +117,17 @@ def test_simple_evaluate_acc_equals_hand_computed(tiny_checkpoint, tmp_path, dat
     assert lm_eval_lls == pytest.approx([ll for doc in loglikelihoods for ll in doc], abs=1e-4)
 
 
+def test_dtype_reaches_lm_eval_and_heldout_scores_training_docs(tiny_checkpoint, tmp_path):
+    """The grid's eval.dtype is lm-eval's dtype model argument; heldout metadata scores training questions."""
+    task = label_task("csqa")
+    results = evaluate_checkpoint(tiny_checkpoint, [task], source="sample", output_dir=tmp_path, batch_size=4,
+                                  limit=2, dtype="bfloat16", metadata={"heldout": 1})
+    assert "dtype=bfloat16" in results["config"]["model_args"] or results["config"]["model_args"]["dtype"] == \
+        "bfloat16"
+    train_ids = [ex.id for ex in load_split("csqa", "train", source="sample")]
+    assert [s["doc"]["id"] for s in sorted(_samples(tmp_path, task), key=lambda s: s["doc_id"])] == train_ids[1:3]
+
+
 def test_commit_task_scores_labels_after_the_students_own_generation(tiny_checkpoint, tmp_path):
     """Two passes: the gen task, then the commit task fed with its samples file; the commit task's
     log-likelihoods are the model's own scores of prompt + generated rationale + answer cue."""

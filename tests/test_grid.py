@@ -139,6 +139,7 @@ def test_bad_grids_are_one_line_errors(tmp_path, capsys):
         (dict(colour="red"), "unknown key(s) colour"),
         (dict(attribution={"baseline": "zero"}), "baseline must be one of pad, eos"),
         (dict(train={"attributions": "a.jsonl"}), "the grid makes the attribution files itself"),
+        (dict(eval={"dtype": "bf16"}), "eval.dtype"),
     ]
     for over, message in cases:
         assert main(["run", str(grid_yaml(tmp_path, src, rat, **over))]) == 2

@@ -237,3 +237,27 @@ def test_cli_eval_refuses_second_include_path(capsys):
     assert main(["eval", "--tasks", "cot_csqa", "--include_path", "elsewhere"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cot-distill: error: ") and "\n" not in err
+
+
+def test_heldout_scores_training_questions_from_n_on():
+    """metadata heldout=N: the eval split becomes the training questions from index N on (for choosing
+    hyper-parameters without the eval set); the few-shot pool keeps only the first N."""
+    from cot_tasks.tasks.utils import load
+
+    train = load_split("csqa", "train", source="sample")
+    data = load("csqa", source="sample", heldout=3)
+    assert [row["id"] for row in data[EVAL_SPLIT["csqa"]]] == [ex.id for ex in train[3:]]
+    assert [row["id"] for row in data["train"]] == [ex.id for ex in train[:3]]
+    assert {row["split"] for row in data[EVAL_SPLIT["csqa"]]} == {"train"}
+    # Without it, the eval split is the real one.
+    assert [row["id"] for row in load("csqa", source="sample")[EVAL_SPLIT["csqa"]]] == [
+        ex.id for ex in load_split("csqa", EVAL_SPLIT["csqa"], source="sample")]
+
+
+@pytest.mark.parametrize("heldout", ["3", -1, 10**6, True])
+def test_heldout_out_of_range_is_one_line(heldout, capsys):
+    from cot_tasks.errors import DataError
+    from cot_tasks.tasks.utils import load
+
+    with pytest.raises(DataError, match="metadata 'heldout' must be an integer from 0 to"):
+        load("csqa", source="sample", heldout=heldout)

@@ -81,17 +81,29 @@ def commit_doc_to_text(doc: dict) -> str:
     return commit_context(Example.from_row(doc), doc["generation"])
 
 
-def load(dataset: str, source: str = DEFAULT_SOURCE, entry: str = "lm-eval", **metadata) -> datasets.DatasetDict:
+def load(dataset: str, source: str = DEFAULT_SOURCE, entry: str = "lm-eval", heldout: int | None = None,
+         **metadata) -> datasets.DatasetDict:
     """``custom_dataset``: train + the dataset's eval split, read from ``source``.
 
     lm-eval calls this with the task's ``metadata`` merged with ``--metadata``
     (and, from its CLI, ``--model_args``) as keywords, plus ``dataset_kwargs``;
-    only ``dataset``, ``source`` and ``entry`` (who called lm-eval: how a failed hub load names its
-    fix, see cot_tasks.data.SOURCE_FIX) concern us, the rest is ignored.
+    only ``dataset``, ``source``, ``heldout`` and ``entry`` (who called lm-eval: how a failed hub load
+    names its fix, see cot_tasks.data.SOURCE_FIX) concern us, the rest is ignored.
+    ``heldout`` (metadata) N: the eval split is replaced by the training questions from index N on, a
+    held-out slice for choosing hyper-parameters of students trained on the first N (``train --limit N``)
+    without ever scoring the real eval set; lm-eval's ``--limit`` then takes the slice's first docs.
     """
+    train = load_split(dataset, "train", source, entry=entry)
+    if heldout is None:
+        scored = load_split(dataset, EVAL_SPLIT[dataset], source, entry=entry)
+    else:
+        if isinstance(heldout, bool) or not isinstance(heldout, int) or not 0 <= heldout < len(train):
+            raise DataError(f"metadata 'heldout' must be an integer from 0 to {len(train) - 1} (the {dataset} "
+                            f"training questions from that index on are scored), not {heldout!r}")
+        train, scored = train[:heldout], train[heldout:]
     return datasets.DatasetDict({
-        split: datasets.Dataset.from_list([ex.to_row() for ex in load_split(dataset, split, source, entry=entry)])
-        for split in ("train", EVAL_SPLIT[dataset])
+        "train": datasets.Dataset.from_list([ex.to_row() for ex in train]),
+        EVAL_SPLIT[dataset]: datasets.Dataset.from_list([ex.to_row() for ex in scored]),
     })
 
 
