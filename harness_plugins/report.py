@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cot_tasks.conditions import parse_condition
 from cot_tasks.io import write_files_atomic
-from harness_plugins import stats
+from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
 from harness_plugins.runs import load_grid
 
@@ -76,6 +76,7 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
         lines += ["**One seed:** where `seeds` is 1, p is an exact McNemar test over eval docs of one trained model "
                   "per condition. It holds for those two models only, not for the conditions: train more seeds to "
                   "test a condition.", ""]
+    lines += claims.to_markdown(claims.claim_verdicts(comparisons))
     for metric in dict.fromkeys(c.metric for c in cells):
         lines += [f"## {metric}", "", METRIC_WORDS.get(metric, metric), "",
                   "| dataset | student | condition | seeds | docs | chance | score | 95% CI | invalid |",
@@ -179,6 +180,7 @@ def figure(cells: list[Cell]):
 class Report:
     cells: list[Cell]
     comparisons: list[Comparison]
+    verdicts: list[claims.Verdict]
     markdown: str
     paths: list[Path]
 
@@ -191,4 +193,4 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed
     markdown = to_markdown(cells, comparisons, n_resamples=n_resamples)
     contents = dict(zip((out / name for name in REPORT_FILES),
                         (markdown, to_csv(cells, comparisons), to_png(cells))))
-    return Report(cells, comparisons, markdown, write_files_atomic(contents))
+    return Report(cells, comparisons, claims.claim_verdicts(comparisons), markdown, write_files_atomic(contents))

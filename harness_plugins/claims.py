@@ -1,0 +1,118 @@
+"""The paper's three claims as verdicts over a report's comparisons, by rules fixed before any score is seen.
+
+Each claim is judged per dataset x student x metric (never across metrics) from the comparisons
+``aggregate`` makes: Holm-adjusted seed-level p and the hierarchical-bootstrap 95% interval of the
+difference. ``MARGIN`` is the smallest difference that counts: 2 accuracy points, about two standard
+errors of one model's score on the 1,221 CSQA validation questions and the seed spread measured for
+small fine-tuned students, so that nothing smaller is either claimed or ruled out.
+
+- a gain claim (*post beats pre*, *shuffled post still helps*, i.e. beats ``none``) is **reproduced**
+  when the difference is positive with Holm p < ``ALPHA``; **not reproduced** when its interval lies
+  below +``MARGIN`` (no gain of that size) or it is negative with Holm p < ``ALPHA``; else
+  **inconclusive**.
+- *a few key tokens match the full CoT* is **reproduced** when ``keytokens_post:K`` beats ``none`` as
+  above and its interval against ``post`` lies within +-``MARGIN``; **not reproduced** when it brings no
+  gain over ``none`` (as above) or its interval against ``post`` lies below -``MARGIN``; else
+  **inconclusive**. Its length-matched control ``random_post:K`` is reported beside it.
+
+A comparison with one trained model per side (McNemar over docs) speaks for those models only, so it
+never decides a claim: such a verdict is inconclusive and says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cot_tasks.conditions import parse_condition
+from harness_plugins.aggregate import Comparison
+
+ALPHA = 0.05
+MARGIN = 0.02
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this scale"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str
+    dataset: str
+    student: str
+    metric: str
+    verdict: str
+    evidence: str  # the numbers that decide it
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def _said(c: Comparison) -> str:
+    return (f"{c.condition} - {c.baseline} = {_pts(c.delta)} points, 95% CI [{_pts(c.interval.low)}, "
+            f"{_pts(c.interval.high)}], Holm p = {c.p_holm:.3g} ({c.n_seeds} seed{'s' * (c.n_seeds != 1)})")
+
+
+def gain_verdict(c: Comparison) -> str:
+    if c.one_model:
+        return INCONCLUSIVE
+    if c.delta > 0 and c.p_holm < ALPHA:
+        return REPRODUCED
+    if c.interval.high < MARGIN or (c.delta < 0 and c.p_holm < ALPHA):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def match_verdict(gain: Comparison, versus_full: Comparison) -> str:
+    if gain.one_model or versus_full.one_model:
+        return INCONCLUSIVE
+    gained = gain_verdict(gain)
+    if gained == NOT_REPRODUCED or versus_full.interval.high < -MARGIN:
+        return NOT_REPRODUCED
+    if gained == REPRODUCED and -MARGIN <= versus_full.interval.low and versus_full.interval.high <= MARGIN:
+        return REPRODUCED
+    return INCONCLUSIVE
+
+
+def claim_verdicts(comparisons: list[Comparison]) -> list[Verdict]:
+    """Every claim the comparisons can speak to, per dataset x student x metric (missing conditions: no verdict)."""
+    found = {(c.dataset, c.student, c.metric, c.condition, c.baseline): c for c in comparisons}
+    verdicts = []
+    for dataset, student, metric in dict.fromkeys((c.dataset, c.student, c.metric) for c in comparisons):
+        def get(condition: str, baseline: str) -> Comparison | None:
+            return found.get((dataset, student, metric, condition, baseline))
+
+        def add(claim: str, verdict: str, *evidence: Comparison, note: str = "") -> None:
+            one = " (one model per condition: says nothing about the conditions)" * any(e.one_model for e in evidence)
+            text = "; ".join(_said(e) for e in evidence) + one + note
+            verdicts.append(Verdict(claim, dataset, student, metric, verdict, text))
+
+        if post_pre := get("post", "pre"):
+            add("post beats pre", gain_verdict(post_pre), post_pre)
+        if shuffled := get("shuffled_post", "none"):
+            add("shuffled post still helps", gain_verdict(shuffled), shuffled)
+        for (d, s, m, condition, baseline), gain in found.items():
+            if (d, s, m) != (dataset, student, metric) or baseline != "none":
+                continue
+            cond = parse_condition(condition)
+            if cond.name != "keytokens_post" or not (full := get(condition, "post")):
+                continue
+            control = get(condition, f"random_post:{cond.arg}")
+            note = f"; control: {_said(control)}" if control else ""
+            add(f"a few key tokens ({cond.arg}) match the full CoT", match_verdict(gain, full), gain, full,
+                note=note)
+    return verdicts
+
+
+def to_markdown(verdicts: list[Verdict]) -> list[str]:
+    """The report's "Claims" section (no lines when no claim can be judged)."""
+    if not verdicts:
+        return []
+    lines = ["## Claims", "",
+             f"Rules fixed before any score was seen (`harness_plugins/claims.py`): a gain is *reproduced* when it "
+             f"is positive with Holm p < {ALPHA}, *not reproduced* when its 95% CI lies below "
+             f"+{100 * MARGIN:g} points (or it is negative with Holm p < {ALPHA}); key tokens *match* the full CoT "
+             f"when they beat `none` so and their CI against `post` lies within ±{100 * MARGIN:g} points. "
+             "Anything else, and any comparison of one trained model per condition, is *inconclusive at this "
+             "scale*. Judged per metric, never across metrics.", "",
+             "| claim | dataset | student | metric | verdict | evidence |", "|---|---|---|---|---|---|"]
+    lines += [f"| {v.claim} | {v.dataset} | {v.student} | {v.metric} | **{v.verdict}** | {v.evidence} |"
+              for v in verdicts]
+    return lines + [""]

@@ -1,0 +1,79 @@
+"""Verdicts per claim: the pre-registered rules of harness_plugins/claims.py, on hand-made comparisons."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness_plugins import stats
+from harness_plugins.aggregate import Comparison
+from harness_plugins.claims import (
+    INCONCLUSIVE,
+    MARGIN,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    claim_verdicts,
+    gain_verdict,
+    match_verdict,
+    to_markdown,
+)
+
+
+def comp(condition, baseline, delta, low, high, p_holm, *, metric="acc", one_model=False, dataset="csqa"):
+    return Comparison(dataset, "s", metric, condition, baseline, 1 if one_model else 3, 100, delta,
+                      stats.Interval(low, high), p_holm, p_holm, "t", one_model)
+
+
+@pytest.mark.parametrize("delta, low, high, p, verdict", [
+    (0.05, 0.02, 0.08, 0.01, REPRODUCED),
+    (0.05, -0.01, 0.11, 0.20, INCONCLUSIVE),  # could be a gain, not shown
+    (0.003, -0.01, 0.015, 0.60, NOT_REPRODUCED),  # any gain is below the margin
+    (-0.06, -0.09, -0.03, 0.01, NOT_REPRODUCED),  # reversed
+    (0.01, -0.01, MARGIN, 0.40, INCONCLUSIVE),  # the margin itself is not ruled out
+])
+def test_gain_rule(delta, low, high, p, verdict):
+    assert gain_verdict(comp("post", "pre", delta, low, high, p)) == verdict
+
+
+def test_one_model_never_decides():
+    assert gain_verdict(comp("post", "pre", 0.3, 0.2, 0.4, 1e-9, one_model=True)) == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("gain, versus_full, verdict", [
+    ((0.05, 0.03, 0.07, 0.01), (0.0, -0.015, 0.015, 0.9), REPRODUCED),
+    ((0.05, 0.03, 0.07, 0.01), (-0.01, -0.04, 0.02, 0.5), INCONCLUSIVE),  # the CI leaves the margin
+    ((0.05, 0.03, 0.07, 0.01), (-0.05, -0.07, -0.03, 0.01), NOT_REPRODUCED),  # clearly below the full CoT
+    ((0.0, -0.01, 0.01, 0.9), (0.0, -0.01, 0.01, 0.9), NOT_REPRODUCED),  # no gain at all: nothing to match
+    ((0.03, -0.01, 0.07, 0.2), (0.0, -0.01, 0.01, 0.9), INCONCLUSIVE),
+])
+def test_match_rule(gain, versus_full, verdict):
+    assert match_verdict(comp("keytokens_post:5", "none", *gain), comp("keytokens_post:5", "post", *versus_full)) \
+        == verdict
+
+
+def test_verdicts_per_metric_with_evidence_and_control():
+    comparisons = [comp("post", "pre", 0.05, 0.02, 0.08, 0.01, metric=m) for m in ("acc", "exact_match")]
+    comparisons += [comp("shuffled_post", "none", 0.0, -0.01, 0.01, 0.9),
+                    comp("keytokens_post:5", "none", 0.05, 0.03, 0.07, 0.01),
+                    comp("keytokens_post:5", "post", 0.0, -0.015, 0.015, 0.9),
+                    comp("keytokens_post:5", "random_post:5", 0.03, 0.01, 0.05, 0.02)]
+    verdicts = claim_verdicts(comparisons)
+    got = {(v.claim, v.metric): v for v in verdicts}
+    assert set(got) == {("post beats pre", "acc"), ("post beats pre", "exact_match"),
+                        ("shuffled post still helps", "acc"), ("a few key tokens (5) match the full CoT", "acc")}
+    keys = got[("a few key tokens (5) match the full CoT", "acc")]
+    assert keys.verdict == REPRODUCED
+    assert "keytokens_post:5 - post = +0.0 points" in keys.evidence
+    assert "control: keytokens_post:5 - random_post:5 = +3.0" in keys.evidence
+    assert got[("shuffled post still helps", "acc")].verdict == NOT_REPRODUCED
+    table = "\n".join(to_markdown(verdicts))
+    assert "## Claims" in table and table.count("**reproduced**") == 3 and "**not reproduced**" in table
+
+
+def test_missing_conditions_give_no_verdict():
+    assert claim_verdicts([comp("pre", "none", 0.1, 0.0, 0.2, 0.1)]) == []
+    assert to_markdown([]) == []
+
+
+def test_one_model_verdict_says_why():
+    (v,) = claim_verdicts([comp("post", "pre", 0.2, 0.1, 0.3, 0.001, one_model=True)])
+    assert v.verdict == INCONCLUSIVE and "one model per condition" in v.evidence
