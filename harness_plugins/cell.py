@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions
 from cot_tasks.errors import DataError
-from cot_tasks.names import METRICS, tasks_for
+from cot_tasks.names import GEN_TASKS, METRICS, tasks_for
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step
 from trainers.config import TrainConfig
@@ -56,7 +56,35 @@ def finished(plan: Plan, cell: Cell) -> dict | None:
     if changed:
         raise DataError(f"this cell was trained with other settings than the grid now asks for (differs in: "
                         f"{', '.join(changed)}); give the grid another output folder", path=path)
+    tasks = [m["task"] for m in row["metrics"].values()]
+    changed = eval_settings_changed(plan.grid, plan.run_dir(cell) / "eval", tasks)
+    if changed:
+        raise DataError(f"this cell was scored with other eval settings than the grid now asks for (differs in: "
+                        f"{', '.join(changed)}); give the grid another output folder", path=path)
     return row
+
+
+def eval_settings_changed(grid: GridConfig, eval_dir: Path, tasks: list[str]) -> list[str]:
+    """What lm-eval recorded in a cell's results files (precision, --limit, --gen_kwargs) that differs from
+    what the grid asks for: cells scored another way would be compared as if they were alike."""
+    from lm_eval.utils import simple_parse_args_string
+
+    from harness_plugins.results import results_for_task
+
+    want_gen = simple_parse_args_string(grid.eval.gen_kwargs) if grid.eval.gen_kwargs else None
+    changed = set()
+    for task in tasks:
+        config = results_for_task(eval_dir, task).data.get("config", {})
+        if grid.eval.dtype is not None and config.get("model_dtype") != f"torch.{grid.eval.dtype}":
+            changed.add("eval.dtype")
+        if config.get("limit") != grid.eval.limit:
+            changed.add("eval.limit")
+        made_gen = config.get("gen_kwargs") or None
+        if isinstance(made_gen, str):  # older lm-eval records the --gen_kwargs string itself
+            made_gen = simple_parse_args_string(made_gen)
+        if task in GEN_TASKS and made_gen != want_gen:
+            changed.add("eval.gen_kwargs")
+    return sorted(changed)
 
 
 def check_attribution_file(path: Path, model: str, options: AttributionOptions) -> None:

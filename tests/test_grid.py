@@ -122,6 +122,38 @@ def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
     assert [m["value"] for r in rows_again for m in r["metrics"].values()] == [float(r["value"]) for r in rows]
 
 
+def test_finished_cells_of_other_settings_are_refused_not_reused(tmp_path, capsys):
+    """A grid rerun with other training or scoring settings would mix unlike cells in one table."""
+    config = grid_yaml(tmp_path, "sample", "sample", conditions=["none"], rationales={"csqa": "sample"},
+                       eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=8", "limit": 6})
+    assert main(["run", str(config)]) == 0
+    capsys.readouterr()
+    run_json = tmp_path / "runs_out" / "runs" / "csqa__none__tiny__seed0" / "run.json"
+    made = run_json.read_text()
+    base_train = {"epochs": 1, "batch_size": 8, "lr": 0.002, "max_length": 96, "save_steps": 0,
+                  "tiny": {"vocab_size": 400, "n_layer": 1, "n_head": 2, "n_embd": 32}}
+    cases = [
+        (dict(train={**base_train, "lr": 0.001}), "trained with other settings", "lr"),
+        (dict(eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=9", "limit": 6}), "other eval settings",
+         "eval.gen_kwargs"),
+        (dict(eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=8", "limit": 5}), "other eval settings",
+         "eval.limit"),
+        (dict(eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=8", "limit": 6, "dtype": "bfloat16"}),
+         "other eval settings", "eval.dtype"),
+    ]
+    for over, message, field in cases:
+        changed = grid_yaml(tmp_path, "sample", "sample", conditions=["none"], rationales={"csqa": "sample"},
+                            **{"eval": {"batch_size": 16, "gen_kwargs": "max_gen_toks=8", "limit": 6}, **over})
+        assert main(["run", str(changed)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and f"differs in: {field})" in err and err.count("\n") == 0, (over, err)
+        assert run_json.read_text() == made
+    # The batch size of scoring is no setting of the cell: the cell is reused.
+    same = grid_yaml(tmp_path, "sample", "sample", conditions=["none"], rationales={"csqa": "sample"},
+                     eval={"batch_size": 4, "gen_kwargs": "max_gen_toks=8", "limit": 6})
+    assert main(["run", str(same)]) == 0 and run_json.read_text() == made
+
+
 def test_bad_grids_are_one_line_errors(tmp_path, capsys):
     src, rat = write_source(tmp_path)
     unjoined = tmp_path / "other.jsonl"
