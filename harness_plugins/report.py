@@ -19,7 +19,7 @@ from cot_tasks.conditions import parse_condition
 from cot_tasks.io import write_files_atomic
 from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
-from harness_plugins.runs import load_grid
+from harness_plugins.runs import load_grid, unfinished_cells
 
 REPORT_FILES = ("report.md", "report.csv", "report.png")
 METRIC_WORDS = {
@@ -65,13 +65,16 @@ def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
 
 
 def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
-                n_resamples: int = stats.N_RESAMPLES) -> str:
+                n_resamples: int = stats.N_RESAMPLES, unfinished: list[str] = ()) -> str:
     lines = ["# CoT-distillation report", "",
              "Scores in percent. mean ± sd: over seeds (each seed's accuracy on the eval docs). 95% CI: "
              f"hierarchical percentile bootstrap ({n_resamples} resamples), seeds drawn with replacement, then eval "
              "docs; for a difference the docs are drawn once for both conditions. p: a test over seed-level "
              "accuracies (paired t when the conditions share seeds, else Welch) with at least two seeds per "
              "condition; Holm: adjusted over every comparison of one dataset × student × metric.", ""]
+    if unfinished:
+        lines += [f"**Grid in progress:** {len(unfinished)} started cell(s) not finished, left out: "
+                  f"{', '.join(unfinished)}.", ""]
     if any(c.one_model for c in comparisons):
         lines += ["**One seed:** where `seeds` is 1, p is an exact McNemar test over eval docs of one trained model "
                   "per condition. It holds for those two models only, not for the conditions: train more seeds to "
@@ -181,6 +184,7 @@ class Report:
     cells: list[Cell]
     comparisons: list[Comparison]
     verdicts: list[claims.Verdict]
+    unfinished: list[str]
     markdown: str
     paths: list[Path]
 
@@ -189,8 +193,10 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed
                  n_resamples: int = stats.N_RESAMPLES) -> Report:
     """Read the grid, compute everything, then write report.md/.csv/.png into ``out_dir`` (default RUN_DIR)."""
     cells, comparisons = aggregate(load_grid(run_dir), seed=seed, n_resamples=n_resamples)
+    unfinished = unfinished_cells(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    markdown = to_markdown(cells, comparisons, n_resamples=n_resamples)
+    markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, unfinished=unfinished)
     contents = dict(zip((out / name for name in REPORT_FILES),
                         (markdown, to_csv(cells, comparisons), to_png(cells))))
-    return Report(cells, comparisons, claims.claim_verdicts(comparisons), markdown, write_files_atomic(contents))
+    return Report(cells, comparisons, claims.claim_verdicts(comparisons), unfinished, markdown,
+                  write_files_atomic(contents))

@@ -81,12 +81,26 @@ def load_run(run_dir: str | Path) -> list[Run]:
     return runs
 
 
-def load_grid(run_dir: str | Path) -> list[Run]:
+def _cell_dirs(run_dir: str | Path) -> list[Path]:
     runs_root = Path(run_dir) / "runs"
-    dirs = sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+    return sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+
+
+def unfinished_cells(run_dir: str | Path) -> list[str]:
+    """Cell folders without a run.json (written last): still running, or stopped before they were scored.
+    ``load_grid`` leaves them out; the report and compare say which."""
+    return [d.name for d in _cell_dirs(run_dir) if not (d / "run.json").exists()]
+
+
+def load_grid(run_dir: str | Path) -> list[Run]:
+    """Every finished cell's runs (a grid in progress reports what it has; see ``unfinished_cells``)."""
+    dirs = _cell_dirs(run_dir)
     if not dirs:
         raise DataError("no runs/ folders (run `cot-distill run` first)", path=run_dir)
-    runs = [run for d in dirs for run in load_run(d)]
+    finished = [d for d in dirs if (d / "run.json").exists()]
+    if not finished:
+        raise DataError(f"no finished cell yet ({len(dirs)} started, none has its run.json)", path=run_dir)
+    runs = [run for d in finished for run in load_run(d)]
     check_metrics(runs)
     check_versions(runs)
     return runs

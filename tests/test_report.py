@@ -368,3 +368,21 @@ def test_png_shows_zeros_tells_metrics_apart_and_pairs_controls():
     assert {p.get_hatch() for p in acc.patches if p.get_height() > 0} == {None}
     assert "20 docs" in acc.get_title() and "2 seed(s)" in acc.get_title()
     assert any(line.get_linestyle() == "--" for line in acc.lines)  # chance
+
+
+def test_grid_in_progress_reports_its_finished_cells_and_names_the_rest(tmp_path, capsys):
+    rd = _grid(tmp_path)
+    (rd / "runs" / "csqa__shuffled_post__tiny__seed0" / "checkpoint").mkdir(parents=True)  # training, no run.json
+    report = build_report(rd, n_resamples=200)
+    assert report.unfinished == ["csqa__shuffled_post__tiny__seed0"]
+    assert "1 started cell(s) not finished, left out: csqa__shuffled_post__tiny__seed0" in report.markdown
+    assert {c.condition for c in report.cells} == {"none", "pre", "post"}
+    assert main(["compare", str(rd)]) == 0
+    assert "1 unfinished cell(s) left out: csqa__shuffled_post__tiny__seed0" in capsys.readouterr().err
+
+
+def test_grid_with_no_finished_cell_is_one_line(tmp_path, capsys):
+    (tmp_path / "grid" / "runs" / "csqa__none__tiny__seed0").mkdir(parents=True)
+    assert main(["report", str(tmp_path / "grid")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no finished cell yet (1 started, none has its run.json)" in err and err.count("\n") == 0

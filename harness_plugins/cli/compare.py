@@ -18,9 +18,15 @@ def register(sub) -> None:
 
 
 def _compare(args) -> int:
+    import sys
+
     from harness_plugins.compare import compare, format_table
+    from harness_plugins.runs import unfinished_cells
 
     rows = compare(args.paths, baselines_path=args.baselines, datasets=args.dataset,
                    metric=None if args.metric == "any" else args.metric)
     print(format_table(rows))
+    for path in args.paths:
+        if unfinished := unfinished_cells(path):
+            print(f"{path}: {len(unfinished)} unfinished cell(s) left out: {', '.join(unfinished)}", file=sys.stderr)
     return 0
