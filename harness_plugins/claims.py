@@ -16,7 +16,11 @@ small fine-tuned students, so that nothing smaller is either claimed or ruled ou
   **inconclusive**. Its length-matched control ``random_post:K`` is reported beside it.
 
 A comparison with one trained model per side (McNemar over docs) speaks for those models only, so it
-never decides a claim: such a verdict is inconclusive and says why.
+never decides a claim: such a verdict is inconclusive and says why. Nor does a floor: "no gain" between
+two conditions whose students both sit at chance (each 95% interval reaches down to the chance level)
+says the student learned nothing, not that the rationale does not help, so it is inconclusive too (the
+pilot of the SmolLM2 grid showed label-only students at chance, hence this rule, fixed before any
+condition was compared).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cot_tasks.conditions import parse_condition
-from harness_plugins.aggregate import Comparison
+from harness_plugins.aggregate import Cell, Comparison
 
 ALPHA = 0.05
 MARGIN = 0.02
@@ -50,20 +54,22 @@ def _said(c: Comparison) -> str:
             f"{_pts(c.interval.high)}], Holm p = {c.p_holm:.3g} ({c.n_seeds} seed{'s' * (c.n_seeds != 1)})")
 
 
-def gain_verdict(c: Comparison) -> str:
+def gain_verdict(c: Comparison, at_floor: bool = False) -> str:
+    """``at_floor``: both conditions' students are at chance (then no gain is no evidence)."""
     if c.one_model:
         return INCONCLUSIVE
     if c.delta > 0 and c.p_holm < ALPHA:
         return REPRODUCED
-    if c.interval.high < MARGIN or (c.delta < 0 and c.p_holm < ALPHA):
+    if not at_floor and (c.interval.high < MARGIN or (c.delta < 0 and c.p_holm < ALPHA)):
         return NOT_REPRODUCED
     return INCONCLUSIVE
 
 
-def match_verdict(gain: Comparison, versus_full: Comparison) -> str:
+def match_verdict(gain: Comparison, versus_full: Comparison, at_floor: bool = False) -> str:
+    """``at_floor``: key tokens and ``none`` are both at chance."""
     if gain.one_model or versus_full.one_model:
         return INCONCLUSIVE
-    gained = gain_verdict(gain)
+    gained = gain_verdict(gain, at_floor)
     if gained == NOT_REPRODUCED or versus_full.interval.high < -MARGIN:
         return NOT_REPRODUCED
     if gained == REPRODUCED and -MARGIN <= versus_full.interval.low and versus_full.interval.high <= MARGIN:
@@ -71,23 +77,38 @@ def match_verdict(gain: Comparison, versus_full: Comparison) -> str:
     return INCONCLUSIVE
 
 
-def claim_verdicts(comparisons: list[Comparison]) -> list[Verdict]:
-    """Every claim the comparisons can speak to, per dataset x student x metric (missing conditions: no verdict)."""
+def at_chance(cell: Cell | None) -> bool:
+    """The cell's 95% interval reaches down to its chance level (unknown chance: not at chance)."""
+    return cell is not None and cell.chance is not None and cell.interval.low <= cell.chance
+
+
+def claim_verdicts(comparisons: list[Comparison], cells: list[Cell] = ()) -> list[Verdict]:
+    """Every claim the comparisons can speak to, per dataset x student x metric (missing conditions: no verdict).
+    ``cells``: the conditions' scores, for the floor rule (without them no pair counts as at chance)."""
     found = {(c.dataset, c.student, c.metric, c.condition, c.baseline): c for c in comparisons}
+    scores = {(c.dataset, c.student, c.metric, c.condition): c for c in cells}
     verdicts = []
     for dataset, student, metric in dict.fromkeys((c.dataset, c.student, c.metric) for c in comparisons):
         def get(condition: str, baseline: str) -> Comparison | None:
             return found.get((dataset, student, metric, condition, baseline))
 
-        def add(claim: str, verdict: str, *evidence: Comparison, note: str = "") -> None:
+        def floor(a: str, b: str) -> bool:
+            return at_chance(scores.get((dataset, student, metric, a))) and \
+                at_chance(scores.get((dataset, student, metric, b)))
+
+        def add(claim: str, verdict: str, *evidence: Comparison, note: str = "", at_floor: bool = False) -> None:
             one = " (one model per condition: says nothing about the conditions)" * any(e.one_model for e in evidence)
             text = "; ".join(_said(e) for e in evidence) + one + note
+            if at_floor and verdict == INCONCLUSIVE:
+                text += f"; {evidence[0].condition} and {evidence[0].baseline} both at chance"
             verdicts.append(Verdict(claim, dataset, student, metric, verdict, text))
 
         if post_pre := get("post", "pre"):
-            add("post beats pre", gain_verdict(post_pre), post_pre)
+            low = floor("post", "pre")
+            add("post beats pre", gain_verdict(post_pre, low), post_pre, at_floor=low)
         if shuffled := get("shuffled_post", "none"):
-            add("shuffled post still helps", gain_verdict(shuffled), shuffled)
+            low = floor("shuffled_post", "none")
+            add("shuffled post still helps", gain_verdict(shuffled, low), shuffled, at_floor=low)
         for (d, s, m, condition, baseline), gain in found.items():
             if (d, s, m) != (dataset, student, metric) or baseline != "none":
                 continue
@@ -96,8 +117,9 @@ def claim_verdicts(comparisons: list[Comparison]) -> list[Verdict]:
                 continue
             control = get(condition, f"random_post:{cond.arg}")
             note = f"; control: {_said(control)}" if control else ""
-            add(f"a few key tokens ({cond.arg}) match the full CoT", match_verdict(gain, full), gain, full,
-                note=note)
+            low = floor(condition, "none")
+            add(f"a few key tokens ({cond.arg}) match the full CoT", match_verdict(gain, full, low), gain, full,
+                note=note, at_floor=low)
     return verdicts
 
 
@@ -110,8 +132,9 @@ def to_markdown(verdicts: list[Verdict]) -> list[str]:
              f"is positive with Holm p < {ALPHA}, *not reproduced* when its 95% CI lies below "
              f"+{100 * MARGIN:g} points (or it is negative with Holm p < {ALPHA}); key tokens *match* the full CoT "
              f"when they beat `none` so and their CI against `post` lies within ±{100 * MARGIN:g} points. "
-             "Anything else, and any comparison of one trained model per condition, is *inconclusive at this "
-             "scale*. Judged per metric, never across metrics.", "",
+             "Anything else, any comparison of one trained model per condition, and \"no gain\" between two "
+             "conditions both at chance (each CI reaching the chance level) is *inconclusive at this scale*. "
+             "Judged per metric, never across metrics.", "",
              "| claim | dataset | student | metric | verdict | evidence |", "|---|---|---|---|---|---|"]
     lines += [f"| {v.claim} | {v.dataset} | {v.student} | {v.metric} | **{v.verdict}** | {v.evidence} |"
               for v in verdicts]

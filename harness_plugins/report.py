@@ -79,7 +79,7 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
         lines += ["**One seed:** where `seeds` is 1, p is an exact McNemar test over eval docs of one trained model "
                   "per condition. It holds for those two models only, not for the conditions: train more seeds to "
                   "test a condition.", ""]
-    lines += claims.to_markdown(claims.claim_verdicts(comparisons))
+    lines += claims.to_markdown(claims.claim_verdicts(comparisons, cells))
     for metric in dict.fromkeys(c.metric for c in cells):
         lines += [f"## {metric}", "", METRIC_WORDS.get(metric, metric), "",
                   "| dataset | student | condition | seeds | docs | chance | score | 95% CI | invalid |",
@@ -198,5 +198,5 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed
     markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, unfinished=unfinished)
     contents = dict(zip((out / name for name in REPORT_FILES),
                         (markdown, to_csv(cells, comparisons), to_png(cells))))
-    return Report(cells, comparisons, claims.claim_verdicts(comparisons), unfinished, markdown,
+    return Report(cells, comparisons, claims.claim_verdicts(comparisons, cells), unfinished, markdown,
                   write_files_atomic(contents))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness_plugins import stats
-from harness_plugins.aggregate import Comparison
+from harness_plugins.aggregate import Cell, Comparison
 from harness_plugins.claims import (
     INCONCLUSIVE,
     MARGIN,
@@ -77,3 +77,24 @@ def test_missing_conditions_give_no_verdict():
 def test_one_model_verdict_says_why():
     (v,) = claim_verdicts([comp("post", "pre", 0.2, 0.1, 0.3, 0.001, one_model=True)])
     assert v.verdict == INCONCLUSIVE and "one model per condition" in v.evidence
+
+
+def cell(condition, low, *, chance=0.2, metric="acc"):
+    return Cell("csqa", "s", metric, condition, "t", (0, 1, 2), 100, low + 0.01, 0.01, stats.Interval(low, low + 0.02),
+                None, chance)
+
+
+def test_no_gain_between_students_at_chance_is_inconclusive():
+    no_gain = [comp("post", "pre", 0.003, -0.01, 0.015, 0.6), comp("shuffled_post", "none", 0.0, -0.01, 0.01, 0.9)]
+    at_chance = [cell("pre", 0.18), cell("post", 0.19), cell("none", 0.185), cell("shuffled_post", 0.19)]
+    got = {v.claim: v for v in claim_verdicts(no_gain, at_chance)}
+    post_pre = got["post beats pre"]
+    assert post_pre.verdict == INCONCLUSIVE and "post and pre both at chance" in post_pre.evidence
+    assert got["shuffled post still helps"].verdict == INCONCLUSIVE
+    # One student above chance: then "no gain" is evidence.
+    learned = [cell("pre", 0.30), cell("post", 0.30), cell("none", 0.185), cell("shuffled_post", 0.19)]
+    got = {v.claim: v for v in claim_verdicts(no_gain, learned)}
+    assert got["post beats pre"].verdict == NOT_REPRODUCED and "chance" not in got["post beats pre"].evidence
+    # A real gain is a gain whatever the floor.
+    gain = [comp("post", "pre", 0.05, 0.02, 0.08, 0.01)]
+    assert claim_verdicts(gain, at_chance)[0].verdict == REPRODUCED
