@@ -206,7 +206,7 @@ def test_key_tokens_are_cut_from_the_rationale_by_character_spans(styles, style,
         assert inside and all(char in span_text(row, HARD, [i]) for i in inside)
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "gemma3"])
 def test_reusing_the_prompt_gives_the_scores_of_the_full_sequence(tiny_checkpoint, sample_setup, arch):
     # The cached path runs the prompt once and only rationale + cue + label per IG step; the prompt's
     # attributions are exactly zero (input equals baseline there), so scores, F(x), F(baseline) and the
@@ -227,11 +227,24 @@ def test_reusing_the_prompt_gives_the_scores_of_the_full_sequence(tiny_checkpoin
     torch.manual_seed(0)
     if arch == "gpt2":
         model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    elif arch == "gemma3":  # the gemma3-270m student: sliding-window layers (a window shorter than the prompts)
+        try:
+            from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+        except ImportError:
+            pytest.skip("this transformers has no Gemma-3")
+        model = Gemma3ForCausalLM(Gemma3TextConfig(
+            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=16, sliding_window=8, layer_types=["sliding_attention"] * 2 +
+            ["full_attention"]))
     else:
         model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
                                              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                              tie_word_embeddings=True))
     model = model.eval().requires_grad_(False)
+    from trainers import prompt_cache
+
+    # Sliding-window layers would see the padding of shorter cached prompts: those run the full sequence.
+    assert prompt_cache.supported(model) == (arch != "gemma3")
     kw = dict(steps=6, pad_id=tok.eos_token_id, baseline_id=tok.eos_token_id, device="cpu")
     full = attribute_batch(model, items, reuse_prompt=False, **kw)
     cached = attribute_batch(model, items, reuse_prompt=True, **kw)

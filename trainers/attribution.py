@@ -157,15 +157,16 @@ def attribute_batch(model: Any, items: Sequence[Encoded], *, steps: int, pad_id:
     """Scores per rationale token for several examples in one captum call, plus F(x), F(baseline).
 
     ``reuse_prompt``: run the prompt once and every step over the rationale, cue and label only
-    (:mod:`trainers.prompt_cache`); the prompt's attributions are zero either way (input equals
-    baseline there), so the scores are the full sequence's up to float rounding.
+    (:mod:`trainers.prompt_cache`; not for sliding-window models, see ``prompt_cache.supported``); the
+    prompt's attributions are zero either way (input equals baseline there), so the scores are the full
+    sequence's up to float rounding.
     """
     import torch
     from captum.attr import LayerIntegratedGradients
 
-    if reuse_prompt:
-        from trainers import prompt_cache
+    from trainers import prompt_cache
 
+    if reuse_prompt and prompt_cache.supported(model):
         (prefix, prefix_mask), (ids, base), extra = prompt_cache.split(items, pad_id, baseline_id, device)
         extra = extra + prompt_cache.prefix_kv(model, prefix, prefix_mask)
         forward = prompt_cache.suffix_logprob(model)

@@ -16,6 +16,17 @@ from typing import Any, Sequence
 import torch
 
 
+def supported(model) -> bool:
+    """Whether a right-padded prompt cache gives the full sequence's context. It does where every layer sees
+    the whole prefix; a sliding-window layer (Gemma-2/3, Mistral) keeps only the cache's last slots, which
+    for a shorter prompt are its padding, so its scores would move (measured: by ~0.2 nats on a tiny
+    Gemma-3). Such models run the full sequence at every step instead."""
+    config = getattr(model, "config", None)
+    if any("sliding" in str(kind) for kind in getattr(config, "layer_types", None) or ()):
+        return False
+    return not (getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True))
+
+
 def _layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(keys, values) per layer of a transformers cache (``layers`` since 4.56, ``key_cache`` before, legacy
     tuples from 4.x models without cache classes)."""
