@@ -110,6 +110,13 @@ def attribute(plan: Plan, pre: Cell) -> Path:
 
     grid, path, model = plan.grid, plan.attribution_file(pre), plan.attribution_model(pre)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if grid.attribution_model is None and not Path(model).is_dir():
+        # A grid resumed on another machine: the pre cell's run is committed, its weights never are. Train it
+        # again (same settings and seed) and attribute every example with that one model, never a mix.
+        print(f"[{pre.dataset}] the pre student {pre.name} has no checkpoint here: training it again for its "
+              "attributions", flush=True)
+        path.unlink(missing_ok=True)
+        train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]))
     check_attribution_file(path, model, grid.attribution)
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,

@@ -122,18 +122,16 @@ def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
     assert [m["value"] for r in rows_again for m in r["metrics"].values()] == [float(r["value"]) for r in rows]
 
 
-def test_finished_cells_of_other_settings_are_refused_not_reused(tmp_path, capsys):
-    """A grid rerun with other training or scoring settings would mix unlike cells in one table."""
+def test_finished_cells_scored_another_way_are_refused_not_reused(tmp_path, capsys):
+    """A grid rerun with other scoring settings would mix unlike cells in one table (training settings:
+    test_a_finished_cell_of_other_settings_is_refused_not_reused)."""
     config = grid_yaml(tmp_path, "sample", "sample", conditions=["none"], rationales={"csqa": "sample"},
                        eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=8", "limit": 6})
     assert main(["run", str(config)]) == 0
     capsys.readouterr()
     run_json = tmp_path / "runs_out" / "runs" / "csqa__none__tiny__seed0" / "run.json"
     made = run_json.read_text()
-    base_train = {"epochs": 1, "batch_size": 8, "lr": 0.002, "max_length": 96, "save_steps": 0,
-                  "tiny": {"vocab_size": 400, "n_layer": 1, "n_head": 2, "n_embd": 32}}
     cases = [
-        (dict(train={**base_train, "lr": 0.001}), "trained with other settings", "lr"),
         (dict(eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=9", "limit": 6}), "other eval settings",
          "eval.gen_kwargs"),
         (dict(eval={"batch_size": 16, "gen_kwargs": "max_gen_toks=8", "limit": 5}), "other eval settings",
@@ -245,6 +243,26 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert main(["run", str(config)]) == 0
     assert "key tokens come from" not in capsys.readouterr().out and not pre.exists()
     assert attr.stat().st_mtime_ns == stamps[attr] and (cell / "run.json").is_file()
+
+
+def test_pre_student_without_its_checkpoint_is_trained_again_for_attributions(tmp_path, capsys):
+    """A new machine has the pre cell's committed run but not its weights, and no attributions yet: the pre
+    student is trained again (same settings and seed) and every example attributed with that one model."""
+    src, rat = write_source(tmp_path)
+    assert main(["run", str(grid_yaml(tmp_path, src, rat, conditions=["pre"]))]) == 0
+    pre = tmp_path / "runs_out" / "runs" / "csqa__pre__tiny__seed0"
+    made = json.loads((pre / "checkpoint" / "cot_distill.json").read_text())
+    shutil.rmtree(pre / "checkpoint")
+    capsys.readouterr()
+    config = grid_yaml(tmp_path, src, rat, conditions=["pre", "keytokens_post:3"], attribution={"steps": 4})
+    assert main(["run", str(config)]) == 0
+    assert "has no checkpoint here: training it again" in capsys.readouterr().out
+    again = json.loads((pre / "checkpoint" / "cot_distill.json").read_text())
+    assert again["identity"] == made["identity"] and again["data_sha256"] == made["data_sha256"]
+    attr = tmp_path / "runs_out" / "attributions" / "csqa__tiny__seed0.jsonl"
+    rows = [json.loads(line) for line in attr.read_text().splitlines()]
+    assert len(rows) == 16 and {r["model"] for r in rows} == {str(pre / "checkpoint")}
+    assert (tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0" / "run.json").is_file()
 
 
 def test_a_finished_cell_of_other_settings_is_refused_not_reused(tmp_path, capsys):
