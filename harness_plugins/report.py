@@ -65,7 +65,8 @@ def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
 
 
 def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
-                n_resamples: int = stats.N_RESAMPLES, unfinished: list[str] = ()) -> str:
+                n_resamples: int = stats.N_RESAMPLES, verdicts: list[claims.Verdict] = (),
+                unfinished: list[str] = ()) -> str:
     lines = ["# CoT-distillation report", "",
              "Scores in percent. mean ± sd: over seeds (each seed's accuracy on the eval docs). 95% CI: "
              f"hierarchical percentile bootstrap ({n_resamples} resamples), seeds drawn with replacement, then eval "
@@ -79,7 +80,7 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
         lines += ["**One seed:** where `seeds` is 1, p is an exact McNemar test over eval docs of one trained model "
                   "per condition. It holds for those two models only, not for the conditions: train more seeds to "
                   "test a condition.", ""]
-    lines += claims.to_markdown(claims.claim_verdicts(comparisons, cells))
+    lines += claims.to_markdown(verdicts)
     for metric in dict.fromkeys(c.metric for c in cells):
         lines += [f"## {metric}", "", METRIC_WORDS.get(metric, metric), "",
                   "| dataset | student | condition | seeds | docs | chance | score | 95% CI | invalid |",
@@ -193,10 +194,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed
                  n_resamples: int = stats.N_RESAMPLES) -> Report:
     """Read the grid, compute everything, then write report.md/.csv/.png into ``out_dir`` (default RUN_DIR)."""
     cells, comparisons = aggregate(load_grid(run_dir), seed=seed, n_resamples=n_resamples)
-    unfinished = unfinished_cells(run_dir)
+    verdicts, unfinished = claims.claim_verdicts(comparisons, cells), unfinished_cells(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, unfinished=unfinished)
+    markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, verdicts=verdicts, unfinished=unfinished)
     contents = dict(zip((out / name for name in REPORT_FILES),
                         (markdown, to_csv(cells, comparisons), to_png(cells))))
-    return Report(cells, comparisons, claims.claim_verdicts(comparisons, cells), unfinished, markdown,
-                  write_files_atomic(contents))
+    return Report(cells, comparisons, verdicts, unfinished, markdown, write_files_atomic(contents))

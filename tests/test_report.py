@@ -246,6 +246,7 @@ def test_report_writes_files_and_cli_prints_table(tmp_path, capsys):
     assert main(["report", str(rd), "--resamples", "500"]) == 0
     out = capsys.readouterr().out
     assert "## acc" in out and "## exact_match" in out and "| csqa | tiny | post | pre |" in out
+    assert "## Claims" in out and "| post beats pre | csqa | tiny | acc |" in out
     for name in REPORT_FILES:
         assert (rd / name).stat().st_size > 0
     rows = list(csv.DictReader(open(rd / "report.csv")))
