@@ -110,6 +110,7 @@ def attribute(plan: Plan, pre: Cell) -> Path:
 
     grid, path, model = plan.grid, plan.attribution_file(pre), plan.attribution_model(pre)
     path.parent.mkdir(parents=True, exist_ok=True)
+    retrained = False
     if grid.attribution_model is None and not Path(model).is_dir():
         # A grid resumed on another machine: the pre cell's run is committed, its weights never are. Train it
         # again (same settings and seed) and attribute every example with that one model, never a mix.
@@ -117,6 +118,7 @@ def attribute(plan: Plan, pre: Cell) -> Path:
               "attributions", flush=True)
         path.unlink(missing_ok=True)
         train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]))
+        retrained = True
     check_attribution_file(path, model, grid.attribution)
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
@@ -125,8 +127,21 @@ def attribute(plan: Plan, pre: Cell) -> Path:
     print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
     write_json(plan.attribution_done_file(pre), {**attribution_made_by(plan, pre), "attributed": report.done_before
                                                  + report.attributed, "skipped_long": report.skipped_long,
-                                                 "without_rationale": report.missing_rationale})
+                                                 "without_rationale": report.missing_rationale,
+                                                 **attributing_weights(plan, pre, model, retrained)})
     return path
+
+
+def attributing_weights(plan: Plan, pre: Cell, model: str, retrained: bool) -> dict:
+    """Which weights gave the scores, and whether they are the ones the pre cell was scored with: a pre student
+    trained again on another machine has the same recipe and seed, not always bit-equal weights (None: not
+    known, the pre cell's run.json predates the weights hash)."""
+    from trainers.model import weights_sha256
+
+    made = weights_sha256(model)
+    scored = (read_run_file_json(plan.run_dir(pre) / "run.json") or {}).get("weights_sha256")
+    return {"weights_sha256": made, "pre_trained_again": retrained,
+            "same_weights_as_pre_cell": made == scored if scored and made else None}
 
 
 def attribution_made_by(plan: Plan, pre: Cell) -> dict:
@@ -192,6 +207,7 @@ def merged_results(eval_dir: Path, tasks: list[str]) -> dict:
 def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bool = False) -> dict:
     """Train (or resume, or reuse) and evaluate one cell; its run.json is written last."""
     from harness_plugins.model_card import write_model_card
+    from trainers.model import weights_sha256
 
     existing = finished(plan, cell)
     if existing is not None:
@@ -209,7 +225,7 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
            "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
            "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
            "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve()),
-           "train_identity": config.identity()}
+           "weights_sha256": weights_sha256(config.output), "train_identity": config.identity()}
     if attributions:
         row["attributions"] = attributions
     write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))

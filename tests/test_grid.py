@@ -236,7 +236,8 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
 
     # A new machine: the committed artefacts (attribution file + its .done.json), no checkpoints, the cell
     # unfinished. The complete attribution file is reused: no pre student is trained or loaded again.
-    assert json.loads(attr.with_suffix(".done.json").read_text())["steps"] == 4
+    done = json.loads(attr.with_suffix(".done.json").read_text())
+    assert done["steps"] == 4 and done["pre_trained_again"] is False and done["same_weights_as_pre_cell"] is None
     shutil.rmtree(pre)
     (cell / "run.json").unlink()
     shutil.rmtree(cell / "checkpoint")
@@ -262,6 +263,11 @@ def test_pre_student_without_its_checkpoint_is_trained_again_for_attributions(tm
     attr = tmp_path / "runs_out" / "attributions" / "csqa__tiny__seed0.jsonl"
     rows = [json.loads(line) for line in attr.read_text().splitlines()]
     assert len(rows) == 16 and {r["model"] for r in rows} == {str(pre / "checkpoint")}
+    done = json.loads(attr.with_suffix(".done.json").read_text())
+    weights = json.loads((pre / "run.json").read_text())["weights_sha256"]
+    assert done["pre_trained_again"] is True and len(weights) == 64
+    # Same machine, same seed: the student trained again is bit-equal to the one the pre cell scored.
+    assert done["weights_sha256"] == weights and done["same_weights_as_pre_cell"] is True
     assert (tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0" / "run.json").is_file()
 
 

@@ -125,3 +125,18 @@ def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher"):
     return tokenizer, model.to(device).eval()
 
 
+
+
+def weights_sha256(checkpoint: str | Path) -> str | None:
+    """One sha256 over a saved model's safetensors files (sorted by name): which exact weights a number came
+    from, comparable across machines. None for a hub name or a folder without safetensors."""
+    from trainers.data import file_sha256
+
+    files = sorted(Path(checkpoint).glob("*.safetensors")) if Path(checkpoint).is_dir() else []
+    if not files:
+        return None
+    if len(files) == 1:
+        return file_sha256(files[0])
+    import hashlib
+
+    return hashlib.sha256("".join(f"{f.name}:{file_sha256(f)}\n" for f in files).encode()).hexdigest()
