@@ -225,12 +225,27 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
            "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
            "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
            "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve()),
-           "weights_sha256": weights_sha256(config.output), "train_identity": config.identity()}
+           "weights_sha256": weights_sha256(config.output), "training": training_facts(config.output),
+           "train_identity": config.identity()}
     if attributions:
         row["attributions"] = attributions
     write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))
     write_json(run_dir / "run.json", row)
     return row
+
+
+TRAINING_FACTS = ("steps", "target_tokens", "target_length_mean", "final_loss", "mixed_precision", "length_ratio",
+                  "answer_found", "answer_leaks")
+
+
+def training_facts(checkpoint: str | Path) -> dict:
+    """What the trainer measured, copied from the checkpoint's run record into run.json, which is committed
+    when weights never are: target tokens seen, final loss, and each control's own measurements (length
+    against the rationale in student tokens, mean target length; answer forms left after removal)."""
+    from trainers.config import read_run_record
+
+    record = read_run_record(checkpoint) or {}
+    return {k: record[k] for k in TRAINING_FACTS if k in record}
 
 
 def needed(plan: Plan, step: Step) -> bool:

@@ -19,7 +19,7 @@ from cot_tasks.conditions import parse_condition
 from cot_tasks.io import write_files_atomic
 from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
-from harness_plugins.runs import load_grid, unfinished_cells
+from harness_plugins.runs import Training, load_grid, load_training, unfinished_cells
 
 REPORT_FILES = ("report.md", "report.csv", "report.png")
 METRIC_WORDS = {
@@ -64,9 +64,34 @@ def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
     return buf.getvalue()
 
 
+def training_markdown(training: list[Training]) -> list[str]:
+    """Per trained model: what it was trained on, and each control measured on its own targets."""
+    if not training:
+        return []
+
+    def fact(t: Training, key: str, fmt: str) -> str:
+        value = t.facts.get(key)
+        return "" if value is None else format(value, fmt)
+
+    lines = ["## Training, per run", "",
+             "target len: mean tokens of the student per target (label + body + EOS). control/CoT: a control's "
+             "body against the rationale it replaces, in the student's tokens (mean ratio). answer left: targets "
+             "still holding a form of the answer after removal. Blank: not recorded (cells finished before "
+             "run.json carried the trainer's measurements).", "",
+             "| dataset | student | condition | seed | examples | dropped | cut | target len | control/CoT "
+             "| answer left | steps | final loss |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for t in sorted(training, key=lambda t: (t.dataset, t.student, condition_key(t.condition), t.seed)):
+        counts = " | ".join("" if n is None else str(n) for n in (t.examples, t.dropped, t.truncated))
+        facts = " | ".join(fact(t, key, fmt) for key, fmt in (("target_length_mean", ".1f"), ("length_ratio", ".3f"),
+                                                                ("answer_leaks", "d"), ("steps", "d"),
+                                                                ("final_loss", ".3f")))
+        lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} |")
+    return lines + [""]
+
+
 def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
                 n_resamples: int = stats.N_RESAMPLES, verdicts: list[claims.Verdict] = (),
-                unfinished: list[str] = ()) -> str:
+                unfinished: list[str] = (), training: list[Training] = ()) -> str:
     lines = ["# CoT-distillation report", "",
              "Scores in percent. mean ± sd: over seeds (each seed's accuracy on the eval docs). 95% CI: "
              f"hierarchical percentile bootstrap ({n_resamples} resamples), seeds drawn with replacement, then eval "
@@ -98,6 +123,7 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
                       f"[{100 * c.interval.low:+.1f}, {100 * c.interval.high:+.1f}] | {_p(c.p_value)} | "
                       f"{_p(c.p_holm)} | {c.n_seeds} | {c.test} |" for c in rows]
         lines.append("")
+    lines += training_markdown(list(training))
     return "\n".join(lines)
 
 
@@ -196,7 +222,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed
     cells, comparisons = aggregate(load_grid(run_dir), seed=seed, n_resamples=n_resamples)
     verdicts, unfinished = claims.claim_verdicts(comparisons, cells), unfinished_cells(run_dir)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, verdicts=verdicts, unfinished=unfinished)
+    markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, verdicts=verdicts, unfinished=unfinished,
+                           training=load_training(run_dir))
     contents = dict(zip((out / name for name in REPORT_FILES),
                         (markdown, to_csv(cells, comparisons), to_png(cells))))
     return Report(cells, comparisons, verdicts, unfinished, markdown, write_files_atomic(contents))

@@ -92,6 +92,36 @@ def unfinished_cells(run_dir: str | Path) -> list[str]:
     return [d.name for d in _cell_dirs(run_dir) if not (d / "run.json").exists()]
 
 
+@dataclass(frozen=True)
+class Training:
+    """What one finished cell's training did, from its run.json: examples used and dropped, rationales cut,
+    and the trainer's measurements (``harness_plugins.cell.training_facts``; empty for cells finished before
+    run.json carried them)."""
+
+    cell: str
+    dataset: str
+    student: str
+    condition: str
+    seed: int
+    examples: int | None
+    dropped: int | None
+    truncated: int | None
+    facts: Mapping[str, object]
+
+
+def load_training(run_dir: str | Path) -> list[Training]:
+    """One ``Training`` per finished cell, in folder order."""
+    out = []
+    for d in _cell_dirs(run_dir):
+        if (d / "run.json").exists():
+            info = _read_run_json(d)
+            facts = info.get("training") if isinstance(info.get("training"), dict) else {}
+            out.append(Training(d.name, str(info["dataset"]), str(info["student"]), str(info["condition"]),
+                                int(info["seed"]), info.get("examples"), info.get("dropped"), info.get("truncated"),
+                                facts))
+    return out
+
+
 def load_grid(run_dir: str | Path) -> list[Run]:
     """Every finished cell's runs (a grid in progress reports what it has; see ``unfinished_cells``)."""
     dirs = _cell_dirs(run_dir)

@@ -106,6 +106,9 @@ def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
                 filter_name = metric["key"].split(",")[1]
                 assert metric["invalid"] == results.tasks()[metric["task"]][f"invalid,{filter_name}"]
         assert (run_dir / "checkpoint" / "model.safetensors").exists()
+        training = run["training"]  # the trainer's own record, carried into the committed run.json
+        assert training["steps"] > 0 and training["target_tokens"] > 0 and training["final_loss"] > 0
+        assert training["target_length_mean"] >= 2  # at least the label and EOS
         card = (run_dir / "checkpoint" / "README.md").read_text()
         assert f"`acc` = {run['metrics']['acc']['value']:.4f}" in card
     # pre's acc pass read its own gen pass's generations.
@@ -290,3 +293,15 @@ def test_a_finished_cell_of_other_settings_is_refused_not_reused(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "csqa__none__tiny__seed0" in err and "differs in: lr" in err
     assert run.stat().st_mtime_ns == stamp and grid_json.read_text() == grid_before
+
+
+def test_control_cells_record_their_measured_length_in_run_json(tmp_path):
+    """A control's measurements reach the committed run.json: filler_post's body against the rationale it
+    replaces, in the student's tokens, and every cell's mean target length (the weights are never committed)."""
+    src, rat = write_source(tmp_path)
+    assert main(["run", str(grid_yaml(tmp_path, src, rat, conditions=["post", "filler_post"]))]) == 0
+    runs = tmp_path / "runs_out" / "runs"
+    post, filler = (json.loads((runs / f"csqa__{c}__tiny__seed0" / "run.json").read_text())["training"]
+                    for c in ("post", "filler_post"))
+    assert "length_ratio" not in post and filler["length_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert filler["target_length_mean"] == pytest.approx(post["target_length_mean"], rel=0.05)

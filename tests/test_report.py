@@ -387,3 +387,20 @@ def test_grid_with_no_finished_cell_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path / "grid")]) == 2
     err = capsys.readouterr().err.strip()
     assert "no finished cell yet (1 started, none has its run.json)" in err and err.count("\n") == 0
+
+
+def test_training_per_run_shows_each_cells_measured_controls(tmp_path):
+    """Each trained model's controls as measured on its own targets, from run.json; a cell finished before
+    run.json carried them shows blanks, never another cell's numbers."""
+    rd = tmp_path / "grid"
+    for condition in ("none", "post", "filler_post"):
+        write_run(rd, condition=condition)
+    run = rd / "runs" / "csqa__filler_post__tiny__seed0" / "run.json"
+    info = json.loads(run.read_text())
+    info.update(examples=40, dropped=2, truncated=1, training={"target_length_mean": 31.25, "length_ratio": 1.0125,
+                                                                 "steps": 9, "final_loss": 2.5})
+    run.write_text(json.dumps(info))
+    lines = build_report(rd, n_resamples=200).markdown.splitlines()
+    table = lines[lines.index("## Training, per run"):]
+    assert "| csqa | tiny | filler_post | 0 | 40 | 2 | 1 | 31.2 | 1.012 |  | 9 | 2.500 |" in table
+    assert "| csqa | tiny | post | 0 |  |  |  |  |  |  |  |  |" in table

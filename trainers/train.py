@@ -147,7 +147,10 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
     n_truncated = sum(e.truncated for e in encoded)
     run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",
                   "condition": cond.spec, "examples": len(encoded), "dropped": report.unjoined,
-                  "truncated": n_truncated, "mixed_precision": accelerator.mixed_precision, **report.measurements()}
+                  "truncated": n_truncated, "mixed_precision": accelerator.mixed_precision,
+                  # The student's tokens per target (label + body + EOS): how every condition's length compares.
+                  "target_length_mean": sum(e.n_target for e in encoded) / max(len(encoded), 1),
+                  **report.measurements()}
     if main:
         run_folder.write_json(out / RUN_FILE, run_record)
         print(f"[{config.dataset}/{cond.spec}] {report.line()}; {n_truncated} rationale(s) cut to "
