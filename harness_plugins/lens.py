@@ -13,8 +13,6 @@ L with the logit lens reproduces the model's own logits.
 
 from __future__ import annotations
 
-import csv
-import io
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,13 @@ from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
+from harness_plugins.lens_files import to_csv, to_png
 from trainers.config import read_run_record
 from trainers.model import check_model_path, final_norm, pad_id
 from trainers.students import resolve_student
 
 TUNED_MISSING = ("--tuned needs the optional tuned-lens package: pip install 'tuned-lens' "
                  "(tested with tuned-lens 0.2.0, torch 2.13, transformers 5.23)")
-CSV_FIELDS = ("checkpoint", "condition", "lens", "layer", "n_layers", "accuracy", "mean_rank", "docs")
 
 
 @dataclass(frozen=True)
@@ -242,46 +240,6 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
     return [LayerScore(name, condition, lens_name, layer, n_layers, float(correct[lens_name][layer] / n),
                        float(rank_sum[lens_name][layer] / n), n)
             for lens_name in lenses for layer in range(n_layers + 1)]
-
-
-def to_csv(scores: Sequence[LayerScore]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for s in scores:
-        writer.writerow([s.checkpoint, s.condition, s.lens, s.layer, s.n_layers,
-                         f"{s.accuracy:.4f}", f"{s.mean_rank:.4f}", s.docs])
-    return buf.getvalue()
-
-
-def to_png(scores: Sequence[LayerScore], title: str = "") -> bytes:
-    """Accuracy by layer, one curve per condition (and lens), averaged over checkpoints."""
-    from collections import defaultdict
-
-    from matplotlib.figure import Figure
-
-    curves: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for s in scores:
-        curves[(s.condition, s.lens)][s.layer].append(s.accuracy)
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    ax = fig.subplots()
-    for i, ((condition, lens), by_layer) in enumerate(sorted(curves.items())):
-        layers = sorted(by_layer)
-        ys = [100 * sum(by_layer[layer]) / len(by_layer[layer]) for layer in layers]
-        label = condition if lens == "logit" else f"{condition} ({lens} lens)"
-        ax.plot(layers, ys, marker="o", label=label, color=f"C{sorted({c for c, _ in curves}).index(condition)}",
-                linestyle="-" if lens == "logit" else "--")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("layer (0 = embeddings)")
-    ax.set_ylabel("accuracy at the answer position (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)

@@ -180,13 +180,13 @@ def test_every_entry_point_shares_one_source_default():
 def test_quarel_rationales_join_by_question_text(tmp_path):
     """QuaRel's loader keeps the stem; a teacher file carries the question with its inline options."""
     from cot_tasks.data import load_split, split_file
-    from cot_tasks.rationales import importers
+    from cot_tasks.rationales import generic
 
     examples = load_split("quarel", "train", "sample")
     raw = [json.loads(line)["question"] for line in split_file("quarel", "train", "sample").read_text().splitlines()]
     path = tmp_path / "q.jsonl"
     path.write_text("".join(json.dumps({"question": q, "rationale": "r. The answer is (A)."}) + "\n" for q in raw))
-    result = importers.import_generic(path, examples, importers.Columns(id=None, question="question"))
+    result = generic.import_generic(path, examples, generic.Columns(id=None, question="question"))
     assert len(result.rationales) == len(examples) and result.unjoined == 0
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from cot_tasks.errors import DataError
-from cot_tasks.rationales import importers
+from cot_tasks.rationales import generic, importers
 from cot_tasks.rationales.filtering import filter_rationales
 from cot_tasks.rationales.format import Rationale, read_rationales, write_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
@@ -147,8 +147,8 @@ def test_sominw_mistral_files_join_by_id(shared_data, obqa):
     # SOURCES.md F1 counts 347/112/41 from the first letter alone; ours also refuses hedges.
     assert _agreement(jsonl.rationales, dev) == Counter({True: 342, False: 102, "none": 56})
     csv_path = shared_data / "openbookqa" / "raw_sominw" / "openbookqa_mistral_7b_with_gold_rationales.csv"
-    generic = importers.import_generic(csv_path, dev, importers.Columns(rationale="gold_rationale", id="id"))
-    assert [r.teacher_answer for r in generic.rationales] == [r.teacher_answer for r in jsonl.rationales]
+    from_table = generic.import_generic(csv_path, dev, generic.Columns(rationale="gold_rationale", id="id"))
+    assert [r.teacher_answer for r in from_table.rationales] == [r.teacher_answer for r in jsonl.rationales]
 
 
 def test_fact1_as_rationale(shared_data, obqa):
@@ -163,13 +163,13 @@ def test_fact1_as_rationale(shared_data, obqa):
 def test_generic_csv_by_question_and_missing_column(tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text("question,why,ans\n\"Question number 1?\",Because gravity.,B\nunknown q,x,A\n")
-    result = importers.import_generic(path, [ex(1)], importers.Columns(rationale="why", id=None,
+    result = generic.import_generic(path, [ex(1)], generic.Columns(rationale="why", id=None,
                                                                       question="question", answer="ans"))
     assert [(r.id, r.rationale, r.teacher_answer) for r in result.rationales] == [("q1", "Because gravity.", "B")]
     assert result.unjoined == 1
     with pytest.raises(DataError) as err:
-        importers.import_generic(path, [ex(1)],
-                                 importers.Columns(rationale="explanation", id=None, question="question"))
+        generic.import_generic(path, [ex(1)],
+                                 generic.Columns(rationale="explanation", id=None, question="question"))
     message = str(err.value)
     assert str(path) in message and "'explanation'" in message and "question, why, ans" in message
     assert "\n" not in message

@@ -50,13 +50,13 @@ def require_joined(result: Imported, path: object) -> Imported:
     return result
 
 
-def _stem_keys(ex: Example) -> set[str]:
+def stem_keys(ex: Example) -> set[str]:
     """The question alone and with its options written inline (QuaRel's own file spells them so)."""
     inline = " ".join(f"({label}) {text}" for label, text in ex.choices)
     return {normalise_question(ex.question), normalise_question(f"{ex.question} {inline}")}
 
 
-def _dataset(examples: Sequence[Example]) -> str:
+def dataset_of(examples: Sequence[Example]) -> str:
     if not examples:
         raise DataError("no examples to join rationales to")
     return examples[0].dataset
@@ -114,7 +114,7 @@ def dss_upstream_answer_text(output: str) -> str | None:
 def import_dss(directory: str | Path, examples: Sequence[Example], split: str) -> Imported:
     """``cqa_{train,test}.json`` + ``llm/{train,test}_CoT_*.json``: output ``j`` of file ``i`` is row ``1000*i + j``."""
     directory = Path(directory)
-    if _dataset(examples) != "csqa":
+    if dataset_of(examples) != "csqa":
         raise DataError("distilling step-by-step rationales are for csqa only", path=directory)
     if split not in _DSS_PREFIX:
         raise DataError(f"distilling step-by-step has no {split!r} split (it has: train, validation)",
@@ -197,7 +197,7 @@ def import_eit(path: str | Path, examples: Sequence[Example], teacher: str | Non
     """Teacher CoT files: EIT-NLP ``[{"instruction", "output"}]`` (joined by question text) or rows with
     an ``id`` and ``rationale``/``gold_rationale``/``output`` (joined by id), e.g. the sominw Mistral files."""
     path = Path(path)
-    dataset = _dataset(examples)
+    dataset = dataset_of(examples)
     teacher = teacher or guess_teacher(path)
     by_id = {ex.id: ex for ex in examples}
     # OBQA repeats a few questions verbatim under two ids: each repeat row takes the next unused one.
@@ -253,63 +253,4 @@ def import_fact1(examples: Sequence[Example]) -> Imported:
     if not result.rationales:
         raise DataError("no example carries 'fact1'; load OBQA from the Additional/*_complete.jsonl files "
                         "or the hub's 'additional' config")
-    return result
-
-
-# -- any CSV / JSON lines file ------------------------------------------------
-
-@dataclass(frozen=True)
-class Columns:
-    """Which columns hold what. ``id`` or ``question`` joins; ``answer`` (optional) holds the teacher's
-    answer, otherwise it is parsed from the rationale text."""
-
-    rationale: str = "rationale"
-    id: str | None = "id"
-    question: str | None = None
-    answer: str | None = None
-    teacher: str | None = None
-
-
-def import_generic(path: str | Path, examples: Sequence[Example], columns: Columns = Columns(),
-                   teacher: str = "unknown") -> Imported:
-    path = Path(path)
-    if columns.id is None and columns.question is None:
-        raise DataError("give --id-column or --question-column to join rows to examples", path=path)
-    dataset = _dataset(examples)
-    by_id = {ex.id: ex for ex in examples}
-    by_stem: dict[str, list[Example]] = {}
-    for ex in examples:
-        for key in _stem_keys(ex):
-            by_stem.setdefault(key, []).append(ex)
-    wanted = [("--rationale-column", columns.rationale), ("--id-column", columns.id),
-              ("--question-column", columns.question), ("--answer-column", columns.answer),
-              ("--teacher-column", columns.teacher)]
-    result = Imported(source=path.name)
-    seen: set[str] = set()
-    for lineno, row in read_table(path):
-        if result.rows == 0:
-            for option, name in wanted:
-                if name is not None and name not in row:
-                    raise DataError(f"no column {name!r} ({option}); available: {', '.join(map(str, row))}",
-                                    path=path)
-        result.rows += 1
-        if columns.id is not None:
-            ex = by_id.get(str(row[columns.id]))
-        else:
-            hits = by_stem.get(normalise_question(str(row[columns.question])), [])
-            ex = hits[0] if len(hits) == 1 else None
-        if ex is None or ex.id in seen:
-            result.unjoined += 1
-            continue
-        seen.add(ex.id)
-        raw = str(row[columns.rationale] or "").strip()
-        stated = str(row[columns.answer]).strip() if columns.answer else ""
-        answer = parse_answer(f"The answer is {stated}.", ex.choices) if stated else parse_answer(raw, ex.choices)
-        result.rationales.append(Rationale(
-            id=ex.id, dataset=dataset, rationale=strip_answer_sentence(raw) if not columns.answer else raw,
-            teacher_answer=answer, teacher=str(row[columns.teacher]) if columns.teacher else teacher,
-            source=f"import:{path.name}", prompt_version=None,
-        ))
-    if result.rows == 0:
-        raise DataError("no rows", path=path)
     return result

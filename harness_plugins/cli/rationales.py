@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cot_tasks.data import DEFAULT_SOURCE
-from cot_tasks.rationales import importers
+from cot_tasks.rationales import generic, importers
 from cot_tasks.rationales.filtering import KEEP
 from cot_tasks.records import DATASETS
 from trainers.teacher import ENGINES
@@ -99,9 +99,9 @@ def _import(args) -> int:
     elif args.format == "fact1":
         result = importers.import_fact1(examples)
     else:
-        columns = importers.Columns(rationale=args.rationale_column, id=args.id_column or None,
-                                    question=args.question_column, answer=args.answer_column)
-        result = importers.import_generic(args.input, examples, columns, teacher=args.teacher or "unknown")
+        columns = generic.Columns(rationale=args.rationale_column, id=args.id_column or None,
+                                  question=args.question_column, answer=args.answer_column)
+        result = generic.import_generic(args.input, examples, columns, teacher=args.teacher or "unknown")
     importers.require_joined(result, args.input or args.format)
     kept, report = filter_rationales(examples, {r.id: r for r in result.rationales}, args.keep)
     write_rationales(kept, args.out)
