@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 from pathlib import Path
 
 from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions
 from cot_tasks.errors import DataError
 from cot_tasks.names import GEN_TASKS, METRICS, tasks_for
 from harness_plugins.grid_config import AttributionOptions, GridConfig
-from harness_plugins.plan import Cell, Plan, Step
+from harness_plugins.plan import Cell, Plan, Step, pre_cell
 from trainers.config import TrainConfig
 from trainers.run_folder import write_json
 
@@ -56,6 +57,14 @@ def finished(plan: Plan, cell: Cell) -> dict | None:
     if changed:
         raise DataError(f"this cell was trained with other settings than the grid now asks for (differs in: "
                         f"{', '.join(changed)}); give the grid another output folder", path=path)
+    if needs_attributions(cell.condition):
+        want, made = attribution_made_by(plan, pre_cell(cell)), row.get("attributions_made_by") or {}
+        changed = sorted(k for k in ("steps", "baseline") if made.get(k) != want[k])
+        if changed:
+            raise DataError(f"this cell was trained on key tokens attributed with other settings than the grid now "
+                            f"asks for (differs in: attribution.{', attribution.'.join(changed)}); give the grid "
+                            "another output folder, or move this cell and its attribution file away to redo them",
+                            path=path)
     tasks = [m["task"] for m in row["metrics"].values()]
     changed = eval_settings_changed(plan.grid, plan.run_dir(cell) / "eval", tasks)
     if changed:
@@ -106,6 +115,7 @@ def check_attribution_file(path: Path, model: str, options: AttributionOptions) 
 
 def attribute(plan: Plan, pre: Cell) -> Path:
     """The attribution file of ``pre``'s dataset/student/seed, made or resumed."""
+    from cot_tasks.rationales.keytokens import read_attributions
     from trainers.attribution import AttributionConfig, run_attribution
 
     grid, path, model = plan.grid, plan.attribution_file(pre), plan.attribution_model(pre)
@@ -125,10 +135,12 @@ def attribute(plan: Plan, pre: Cell) -> Path:
         source=grid.source, steps=grid.attribution.steps, baseline=grid.attribution.baseline,
         device=grid.eval.device, limit=grid.train.get("limit")))
     print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
+    errors = [r.completeness_error for r in read_attributions(path).values() if r.completeness_error is not None]
     write_json(plan.attribution_done_file(pre), {**attribution_made_by(plan, pre), "attributed": report.done_before
                                                  + report.attributed, "skipped_long": report.skipped_long,
                                                  "without_rationale": report.missing_rationale,
-                                                 **attributing_weights(plan, pre, model, retrained)})
+                                                 "median_completeness_error": statistics.median(errors) if errors
+                                                 else None, **attributing_weights(plan, pre, model, retrained)})
     return path
 
 
@@ -229,6 +241,7 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
            "train_identity": config.identity()}
     if attributions:
         row["attributions"] = attributions
+        row["attributions_made_by"] = read_run_file_json(plan.attribution_done_file(pre_cell(cell)))
     write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))
     write_json(run_dir / "run.json", row)
     return row

@@ -42,7 +42,7 @@ class AttributionOptions:
     """Integrated gradients for key-token cells (trainers/attribution.py)."""
 
     steps: int = 20
-    # What the rationale tokens are replaced by at the path's start: pad | eos.
+    # What the rationale tokens are replaced by at the path's start: pad | eos | token:TEXT.
     baseline: str = "pad"
 
 
@@ -164,7 +164,7 @@ def _type_name(kind) -> str:
 
 
 def _check_values(grid: GridConfig, fail) -> None:
-    from trainers.attribution import BASELINES
+    from trainers.attribution import check_baseline
 
     for i, dataset in enumerate(grid.datasets):
         if dataset not in DATASETS:
@@ -186,8 +186,10 @@ def _check_values(grid: GridConfig, fail) -> None:
     for dataset in grid.rationales:
         if dataset not in DATASETS:
             raise fail(f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})", f"rationales.{dataset}")
-    if grid.attribution.baseline not in BASELINES:
-        raise fail(f"baseline must be one of {', '.join(BASELINES)}", "attribution.baseline")
+    try:
+        check_baseline(grid.attribution.baseline)
+    except DataError as err:
+        raise fail(str(err), "attribution.baseline") from None
     if grid.attribution.steps < 2:
         raise fail("at least 2", "attribution.steps")
     for name in ("num_cpus", "num_gpus"):

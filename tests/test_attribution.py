@@ -256,3 +256,30 @@ def test_reusing_the_prompt_gives_the_scores_of_the_full_sequence(tiny_checkpoin
         assert b["scores"] == pytest.approx(a["scores"], abs=1e-4)
         assert c["scores"] == pytest.approx(a["scores"], abs=1e-4)
         assert abs(a["f_input"] - a["f_baseline"]) > 1e-3  # a real gap, so the comparison means something
+
+
+def test_baselines_name_a_token_or_fail_in_one_line(tiny_checkpoint, sample_setup, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    from harness_plugins.cli import main
+    from trainers.attribution import baseline_token_id, check_baseline
+
+    tok = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    assert baseline_token_id(tok, "pad") == tok.pad_token_id and baseline_token_id(tok, "eos") == tok.eos_token_id
+    the = tok(" the", add_special_tokens=False)["input_ids"]
+    assert len(the) == 1 and baseline_token_id(tok, "token: the") == the[0]
+    for bad, message in (("zero", "unknown baseline 'zero'"), ("token:", "unknown baseline 'token:'"),
+                         ("token: unquestionably elaborate", "tokens of this student, not one")):
+        with pytest.raises(DataError, match=message):
+            check_baseline(bad) if message.startswith("unknown") else baseline_token_id(tok, bad)
+    # The rows record the baseline they were made from; the CLI names the model in its one line.
+    _, rationales = sample_setup
+    out = tmp_path / "the.jsonl"
+    assert main(["attribute", "--model", str(tiny_checkpoint), "--dataset", "obqa", "--rationales", str(rationales),
+                 "--out", str(out), "--steps", "4", "--limit", "2", "--device", "cpu", "--baseline", "token: the"]) == 0
+    assert {json.loads(line)["baseline"] for line in out.read_text().splitlines()} == {"token: the"}
+    capsys.readouterr()
+    assert main(["attribute", "--model", str(tiny_checkpoint), "--dataset", "obqa", "--rationales", str(rationales),
+                 "--out", str(tmp_path / "x.jsonl"), "--baseline", "token: unquestionably elaborate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(tiny_checkpoint) in err and "not one" in err and "\n" not in err

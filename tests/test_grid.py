@@ -170,7 +170,7 @@ def test_bad_grids_are_one_line_errors(tmp_path, capsys):
         (dict(output=str(foreign)), "holds other files"),
         (dict(train={"epochz": 1}), "unknown key(s) epochz"),
         (dict(colour="red"), "unknown key(s) colour"),
-        (dict(attribution={"baseline": "zero"}), "baseline must be one of pad, eos"),
+        (dict(attribution={"baseline": "zero"}), "unknown baseline 'zero' (pad, eos or token:TEXT"),
         (dict(train={"attributions": "a.jsonl"}), "the grid makes the attribution files itself"),
         (dict(eval={"dtype": "bf16"}), "eval.dtype"),
     ]
@@ -305,3 +305,26 @@ def test_control_cells_record_their_measured_length_in_run_json(tmp_path):
                     for c in ("post", "filler_post"))
     assert "length_ratio" not in post and filler["length_ratio"] == pytest.approx(1.0, abs=0.05)
     assert filler["target_length_mean"] == pytest.approx(post["target_length_mean"], rel=0.05)
+
+
+def test_a_key_token_cell_of_other_attribution_settings_is_refused_not_reused(tmp_path, capsys):
+    """Key tokens from another IG baseline or step count are other key tokens: the finished cell records what
+    made its attribution file, and a grid asking for other settings refuses it in one line."""
+    import yaml
+
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat, conditions=["keytokens_post:3"], attribution={"steps": 4})
+    assert main(["run", str(config)]) == 0
+    cell = tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0"
+    made = json.loads((cell / "run.json").read_text())["attributions_made_by"]
+    done = tmp_path / "runs_out" / "attributions" / "csqa__tiny__seed0.done.json"
+    assert made == json.loads(done.read_text()) and made["steps"] == 4 and made["baseline"] == "pad"
+    assert 0 <= made["median_completeness_error"] < 1
+    data = yaml.safe_load(config.read_text())
+    data["attribution"]["baseline"] = "token: the"
+    config.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "csqa__keytokens_post-3__tiny__seed0" in err
+    assert "differs in: attribution.baseline" in err

@@ -423,3 +423,34 @@ def test_gemma3_once_fetched(monkeypatch):
     check_labels(tok)
     assert perplexity(tok, model, FOX) < 30  # measured: 12.4 (transformers' own GGUF tokenizer: ~9,000)
     assert perplexity(tok, model, SALAD) > 20 * perplexity(tok, model, FOX)
+
+
+def test_smollm2_attribution_converges_from_a_token_baseline_not_from_its_attention_sink(smollm2):
+    """SmolLM2's pad = eos = bos is <|endoftext|> (a likely attention sink): integrated gradients from it runs a
+    near-singular path and the scores do not add up to F(x) - F(baseline) at any affordable step count, while
+    from an ordinary token (' the') they do at 32 steps. This is why the grid's baseline is 'token: the'."""
+    import statistics
+
+    from cot_tasks.records import Example
+    from trainers.attribution import attribute_batch, baseline_token_id, completeness_error, encode
+
+    tok, model = smollm2
+    for p in model.parameters():
+        p.requires_grad_(False)
+    examples = [
+        (Example(id="fox", dataset="csqa", split="train", question="Where would you most likely find a fox?",
+                 choices=tuple(zip("ABCDE", ("ocean", "forest", "desert", "kitchen", "moon"))), answer="B"),
+         "Foxes live in woods and hunt small animals among the trees. Of the above choices, only a forest has trees."),
+        (Example(id="ice", dataset="csqa", split="train", question="What happens to ice left in the sun?",
+                 choices=tuple(zip("ABCDE", ("it grows", "it melts", "it sings", "it freezes", "it burns"))),
+                 answer="B"),
+         "The sun warms the ice above its melting point, so the ice turns into water."),
+    ]
+    items = [encode(ex, text, tok) for ex, text in examples]
+    errors = {}
+    for baseline in ("pad", "token: the"):
+        results = attribute_batch(model, items, steps=32, pad_id=tok.pad_token_id, device="cpu",
+                                  baseline_id=baseline_token_id(tok, baseline), reuse_prompt=False)
+        errors[baseline] = [completeness_error(r) for r in results]
+    assert max(errors["token: the"]) < 0.15, errors
+    assert statistics.median(errors["pad"]) > 3 * max(errors["token: the"]), errors

@@ -37,7 +37,32 @@ from cot_tasks.targets import make_target
 from trainers.model import head_logits, load_causal_lm, pad_id, pick_device
 from trainers.students import resolve_student
 
-BASELINES = ("pad", "eos")
+BASELINE_HELP = ("what replaces the rationale tokens at the path's start: pad, eos, or token:TEXT, one student "
+                 "token (token: the = ' the'). Where pad/eos is also the model's bos (SmolLM2: <|endoftext|>, a "
+                 "likely attention sink) the path is near-singular and the integral does not converge; check the "
+                 "completeness error")
+
+
+def check_baseline(baseline: str) -> None:
+    """A baseline name is pad, eos or token:TEXT with some text."""
+    if baseline in ("pad", "eos") or (baseline.startswith("token:") and baseline[len("token:"):]):
+        return
+    raise DataError(f"unknown baseline {baseline!r} (pad, eos or token:TEXT, e.g. 'token: the')")
+
+
+def baseline_token_id(tokenizer: Any, baseline: str) -> int:
+    """The token id that replaces each rationale token at the path's start."""
+    check_baseline(baseline)
+    if baseline.startswith("token:"):
+        text = baseline[len("token:"):]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise DataError(f"baseline {baseline!r}: {text!r} is {len(ids)} tokens of this student, not one")
+        return ids[0]
+    token_id = pad_id(tokenizer) if baseline == "pad" else tokenizer.eos_token_id
+    if token_id is None:
+        raise DataError(f"the tokenizer has no {baseline} token; use another baseline")
+    return token_id
 
 
 @dataclass(frozen=True)
@@ -207,8 +232,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
 
     from cot_tasks.rationales.format import read_rationales
 
-    if config.baseline not in BASELINES:
-        raise DataError(f"unknown --baseline {config.baseline!r} (known: {', '.join(BASELINES)})")
+    check_baseline(config.baseline)
     if config.steps < 2 or config.batch_size < 1 or config.k < 1:
         raise DataError("--steps must be at least 2, --batch-size and --k at least 1")
     if examples is None:
@@ -245,10 +269,10 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     # Similar lengths share a batch, so little compute goes to padding.
     todo.sort(key=lambda it: len(it.input_ids))
     pad = pad_id(tokenizer)
-    baseline_id = pad if config.baseline == "pad" else tokenizer.eos_token_id
-    if baseline_id is None:
-        raise DataError(f"the tokenizer has no {config.baseline} token; use the other --baseline",
-                        path=config.model)
+    try:
+        baseline_id = baseline_token_id(tokenizer, config.baseline)
+    except DataError as err:
+        raise DataError(str(err), path=config.model) from None
     errors = []
     for p in model.parameters():
         p.requires_grad_(False)  # gradients are needed w.r.t. the embeddings only

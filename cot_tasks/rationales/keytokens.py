@@ -48,6 +48,8 @@ class AttributionRow:
     scores: tuple[float, ...]
     model: str
     tokenizer_fingerprint: str
+    # |sum of scores - (F(x) - F(baseline))| / |F(x) - F(baseline)|: how far the path integral is from converged
+    completeness_error: float | None = None
 
     def top(self, k: int) -> list[int]:
         """Indices of the ``k`` highest-scoring tokens, in rationale order."""
@@ -120,7 +122,8 @@ def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[
                             path=path, line=lineno, field="tokenizer_fingerprint")
         seen_fp = (fp, obj["model"])
         out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]), spans,
-                                        tuple(float(s) for s in obj["scores"]), obj["model"], fp)
+                                        tuple(float(s) for s in obj["scores"]), obj["model"], fp,
+                                        obj.get("completeness_error"))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness_plugins.cli.rationales import split_args
-from trainers.attribution import BASELINES
+from trainers.attribution import BASELINE_HELP
 
 
 def register(sub) -> None:
@@ -16,8 +16,7 @@ def register(sub) -> None:
     att.add_argument("--rationales", required=True, type=Path, help="rationale file (JSON lines)")
     att.add_argument("--out", required=True, type=Path, help="attribution file to write (JSON lines; resumes)")
     att.add_argument("--steps", type=int, default=20, help="integrated-gradients points on the path")
-    att.add_argument("--baseline", choices=BASELINES, default="pad",
-                     help="what replaces the rationale tokens at the path's start")
+    att.add_argument("--baseline", default="pad", help=BASELINE_HELP)
     att.add_argument("--k", type=int, default=10, help="top tokens recorded per example (for inspection)")
     att.add_argument("--batch-size", type=int, default=8, help="examples per captum call")
     att.add_argument("--internal-batch-size", type=int, help="rows (examples x steps) per forward (default: all)")
