@@ -249,6 +249,8 @@ class ConditionSpec:
     token_level_ok: bool = False
     # Whether it reads ctx.extras["attributions"] (the trainer's --attributions file).
     needs_attributions: bool = False
+    # Whether its targets depend on the attribution scores, not only on the file's tokenization (random_post).
+    uses_scores: bool = False
     # Whether the report measures its length against the rationale's (student tokens).
     measures_length: bool = False
 
@@ -263,7 +265,8 @@ CONDITIONS: dict[str, ConditionSpec] = {
     "filler_post": ConditionSpec(cond_filler_post, measures_length=True),
     "other_post": ConditionSpec(cond_other_post),
     "answer_masked_post": ConditionSpec(cond_answer_masked_post),
-    "keytokens_post": ConditionSpec(cond_keytokens_post, parse_arg=_count, needs_attributions=True),
+    "keytokens_post": ConditionSpec(cond_keytokens_post, parse_arg=_count, needs_attributions=True,
+                                    uses_scores=True),
     "random_post": ConditionSpec(cond_random_post, parse_arg=_count, needs_attributions=True),
 }
 
@@ -306,3 +309,7 @@ def label_first(condition: str | Condition) -> bool:
 
 def needs_attributions(condition: str | Condition) -> bool:
     return CONDITIONS[parse_condition(condition).name].needs_attributions
+
+
+def uses_attribution_scores(condition: str | Condition) -> bool:
+    return CONDITIONS[parse_condition(condition).name].uses_scores

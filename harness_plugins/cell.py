@@ -8,7 +8,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions
+from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
 from cot_tasks.names import GEN_TASKS, METRICS, tasks_for
 from harness_plugins.grid_config import AttributionOptions, GridConfig
@@ -57,7 +57,7 @@ def finished(plan: Plan, cell: Cell) -> dict | None:
     if changed:
         raise DataError(f"this cell was trained with other settings than the grid now asks for (differs in: "
                         f"{', '.join(changed)}); give the grid another output folder", path=path)
-    if needs_attributions(cell.condition):
+    if uses_attribution_scores(cell.condition):
         want, made = attribution_made_by(plan, pre_cell(cell)), row.get("attributions_made_by") or {}
         changed = sorted(k for k in ("steps", "baseline") if made.get(k) != want[k])
         if changed:

@@ -313,18 +313,27 @@ def test_a_key_token_cell_of_other_attribution_settings_is_refused_not_reused(tm
     import yaml
 
     src, rat = write_source(tmp_path)
-    config = grid_yaml(tmp_path, src, rat, conditions=["keytokens_post:3"], attribution={"steps": 4})
+    config = grid_yaml(tmp_path, src, rat, conditions=["keytokens_post:3", "random_post:3"], attribution={"steps": 4})
     assert main(["run", str(config)]) == 0
     cell = tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0"
+    random_cell = tmp_path / "runs_out" / "runs" / "csqa__random_post-3__tiny__seed0"
     made = json.loads((cell / "run.json").read_text())["attributions_made_by"]
     done = tmp_path / "runs_out" / "attributions" / "csqa__tiny__seed0.done.json"
     assert made == json.loads(done.read_text()) and made["steps"] == 4 and made["baseline"] == "pad"
     assert 0 <= made["median_completeness_error"] < 1
     data = yaml.safe_load(config.read_text())
-    data["attribution"]["baseline"] = "token: the"
+    data["attribution"]["baseline"] = "eos"
     config.write_text(yaml.safe_dump(data))
     capsys.readouterr()
     assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "csqa__keytokens_post-3__tiny__seed0" in err
     assert "differs in: attribution.baseline" in err
+    # random_post takes only the file's tokenization, the same whatever the IG settings: it stays reusable.
+    shutil.rmtree(cell)
+    for made_file in (done, done.with_name("csqa__tiny__seed0.jsonl")):
+        made_file.unlink()
+    stamp = (random_cell / "run.json").stat().st_mtime_ns
+    assert main(["run", str(config)]) == 0
+    assert (random_cell / "run.json").stat().st_mtime_ns == stamp and (cell / "run.json").is_file()
+    assert json.loads((cell / "run.json").read_text())["attributions_made_by"]["baseline"] == "eos"
