@@ -114,6 +114,12 @@ def test_attribution_shapes_completeness_batching_and_resume(tiny_checkpoint, sa
     for line in single.read_text().splitlines():
         row = json.loads(line)
         assert row["scores"] == pytest.approx(batched[row["id"]], abs=1e-4)
+    # Steps chunked into forwards of 5 rows (not a divisor of 3 examples x 8 steps): the same scores.
+    chunked = tmp_path / "chunked.jsonl"
+    run_attribution(_config(tiny_checkpoint, rationales, chunked, internal_batch_size=5, limit=3), examples)
+    for line in chunked.read_text().splitlines():
+        row = json.loads(line)
+        assert row["scores"] == pytest.approx(batched[row["id"]], abs=1e-4)
     # Resume: a half-written last line is dropped and redone; finished ids are skipped.
     lines = out.read_text().splitlines()
     out.write_text("\n".join(lines[:4]) + "\n" + lines[4][:30])

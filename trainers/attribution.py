@@ -77,7 +77,9 @@ class AttributionConfig:
     baseline: str = "pad"
     k: int = 10
     batch_size: int = 8  # examples per captum call
-    internal_batch_size: int | None = None  # rows (examples x steps) per forward; None: all at once
+    # Rows (examples x steps) per forward; None: all at once. 64 bounds memory (SmolLM2, 8 examples x 32 steps
+    # at once: 17 GB) and is faster on a CPU than one large forward (3.75 vs 5.78 s an example, measured).
+    internal_batch_size: int | None = 64
     device: str | None = None  # None: cuda when available
     limit: int | None = None
     max_length: int = 1024  # longer sequences are skipped and counted

@@ -19,7 +19,8 @@ def register(sub) -> None:
     att.add_argument("--baseline", default="pad", help=BASELINE_HELP)
     att.add_argument("--k", type=int, default=10, help="top tokens recorded per example (for inspection)")
     att.add_argument("--batch-size", type=int, default=8, help="examples per captum call")
-    att.add_argument("--internal-batch-size", type=int, help="rows (examples x steps) per forward (default: all)")
+    att.add_argument("--internal-batch-size", type=int, default=64,
+                     help="rows (examples x steps) per forward: bounds memory (default 64; 0: all at once)")
     att.add_argument("--limit", type=int, help="attribute only the first N examples")
     att.add_argument("--device", help="default: cuda when available")
     att.set_defaults(func=_attribute)
@@ -31,7 +32,7 @@ def _attribute(args) -> int:
     config = AttributionConfig(
         model=args.model, dataset=args.dataset, rationales=args.rationales, out=args.out, split=args.split,
         source=args.source, steps=args.steps, baseline=args.baseline, k=args.k, batch_size=args.batch_size,
-        internal_batch_size=args.internal_batch_size, device=args.device, limit=args.limit,
+        internal_batch_size=args.internal_batch_size or None, device=args.device, limit=args.limit,
     )
     print(run_attribution(config).line())
     return 0
