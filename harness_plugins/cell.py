@@ -117,18 +117,21 @@ def attribute(plan: Plan, pre: Cell) -> Path:
     """The attribution file of ``pre``'s dataset/student/seed, made or resumed."""
     from cot_tasks.rationales.keytokens import read_attributions
     from trainers.attribution import AttributionConfig, run_attribution
+    from trainers.config import read_run_record
 
     grid, path, model = plan.grid, plan.attribution_file(pre), plan.attribution_model(pre)
     path.parent.mkdir(parents=True, exist_ok=True)
-    retrained = False
-    if grid.attribution_model is None and not Path(model).is_dir():
+    # Made when this machine trains the pre student again; it outlives an interrupted run (never committed).
+    again = path.with_suffix(".trained_again")
+    if grid.attribution_model is None and (read_run_record(model) or {}).get("status") != "finished":
         # A grid resumed on another machine: the pre cell's run is committed, its weights never are. Train it
-        # again (same settings and seed) and attribute every example with that one model, never a mix.
+        # again (same settings and seed; an interrupted retraining resumes) and attribute every example with
+        # that one model, never a mix.
         print(f"[{pre.dataset}] the pre student {pre.name} has no checkpoint here: training it again for its "
               "attributions", flush=True)
+        again.touch()
         path.unlink(missing_ok=True)
         train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]))
-        retrained = True
     check_attribution_file(path, model, grid.attribution)
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
@@ -140,7 +143,7 @@ def attribute(plan: Plan, pre: Cell) -> Path:
                                                  + report.attributed, "skipped_long": report.skipped_long,
                                                  "without_rationale": report.missing_rationale,
                                                  "median_completeness_error": statistics.median(errors) if errors
-                                                 else None, **attributing_weights(plan, pre, model, retrained)})
+                                                 else None, **attributing_weights(plan, pre, model, again.exists())})
     return path
 
 

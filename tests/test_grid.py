@@ -271,6 +271,13 @@ def test_pre_student_without_its_checkpoint_is_trained_again_for_attributions(tm
     assert done["pre_trained_again"] is True and len(weights) == 64
     # Same machine, same seed: the student trained again is bit-equal to the one the pre cell scored.
     assert done["weights_sha256"] == weights and done["same_weights_as_pre_cell"] is True
+    # Stopped after the retraining, before the attributions were done: the rerun still says so.
+    attr.unlink()
+    attr.with_suffix(".done.json").unlink()
+    shutil.rmtree(tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0")
+    assert main(["run", str(config)]) == 0
+    assert "training it again" not in capsys.readouterr().out
+    assert json.loads(attr.with_suffix(".done.json").read_text())["pre_trained_again"] is True
     assert (tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0" / "run.json").is_file()
 
 
