@@ -37,6 +37,7 @@ from harness_plugins.cell import finished, needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
 from harness_plugins.plan import Plan, chance_level, check_join, plan
+from trainers.model import bf16_is_fast, pick_device
 from trainers.run_folder import write_json
 
 GRID_FILE = "grid.json"
@@ -54,6 +55,7 @@ def prepare(grid: GridConfig) -> tuple[Plan, dict[str, float]]:
     chance = {d: chance_level(d, grid.source, grid.eval.limit) for d in grid.datasets}
     for cell in the_plan.cells:
         finished(the_plan, cell)  # a finished cell of other settings stops the run here, before grid.json
+    check_bf16_is_native(grid, the_plan)
     claim_run_dir(the_plan.out, grid)
     return the_plan, chance
 
@@ -85,6 +87,23 @@ def finish(the_plan: Plan, rows: dict[str, dict], started: float) -> list[dict]:
     print(format_table(ordered))
     print(f"{len(ordered)} runs in {time.perf_counter() - started:.0f}s; results: {the_plan.out / 'results.csv'}")
     return ordered
+
+
+def check_bf16_is_native(grid: GridConfig, the_plan: Plan) -> None:
+    """A grid that trains or scores in bf16 where bf16 is only emulated (a CPU without AVX512-BF16 or AMX: a
+    matmul ~100x slower than fp32, measured) would run for days; taking fp32 there instead would make its new
+    cells incomparable with the finished ones. So it stops before any work and says where it can run."""
+    if not any(needed(the_plan, step) for step in the_plan.steps):
+        return
+    asks = (("train.mixed_precision", grid.train.get("mixed_precision"), pick_device(None)),
+            ("eval.dtype", grid.eval.dtype, pick_device(grid.eval.device)))
+    slow = [(name, device) for name, value, device in asks
+            if value in ("bf16", "bfloat16") and not bf16_is_fast(device)]
+    if slow:
+        name, device = slow[0]
+        raise DataError(f"the grid asks for bf16 but this {device} only emulates it (~100x slower than fp32): run "
+                        "it on a CPU with AVX512-BF16 or AMX, or a GPU (another precision needs another output folder: "
+                        "the cells of one grid share one)", field=name)
 
 
 def claim_run_dir(out: Path, grid: GridConfig) -> None:

@@ -344,3 +344,28 @@ def test_a_key_token_cell_of_other_attribution_settings_is_refused_not_reused(tm
     assert main(["run", str(config)]) == 0
     assert (random_cell / "run.json").stat().st_mtime_ns == stamp and (cell / "run.json").is_file()
     assert json.loads((cell / "run.json").read_text())["attributions_made_by"]["baseline"] == "eos"
+
+
+
+@pytest.mark.parametrize("section, key, value", [("train", "mixed_precision", "bf16"), ("eval", "dtype", "bfloat16")])
+def test_a_bf16_grid_stops_before_any_work_where_bf16_is_only_emulated(tmp_path, capsys, monkeypatch, section,
+                                                                      key, value):
+    """On a CPU without native bf16 a bf16 grid would run ~100x slower than fp32: one line naming the field
+    and nothing written; where the probe says bf16 is native, the same grid runs."""
+    import yaml
+
+    import harness_plugins.grid as grid_module
+
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat, conditions=["none"])
+    data = yaml.safe_load(config.read_text())
+    data.setdefault(section, {})[key] = value
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setattr(grid_module, "bf16_is_fast", lambda device: False)
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{section}.{key}" in err and "emulates" in err
+    assert not (tmp_path / "runs_out").exists()
+    if section == "eval":  # bf16 training is left out: accelerate's state is per process (see test_trainer)
+        monkeypatch.setattr(grid_module, "bf16_is_fast", lambda device: True)
+        assert main(["run", str(config)]) == 0
