@@ -18,6 +18,7 @@ import numpy as np
 
 from cot_tasks.conditions import parse_condition
 from cot_tasks.errors import DataError
+from cot_tasks.names import COMMIT_TASKS
 from harness_plugins import stats
 from harness_plugins.runs import Run
 
@@ -80,10 +81,12 @@ def _common_docs(runs: list[Run], where: str) -> list[str]:
     if not ids:
         raise DataError("runs share no eval docs (different splits or --limit?)", path=where)
     # One task saw one doc the same way each time; across tasks (cot_csqa vs cot_csqa_commit) the docs differ
-    # by design and only their example ids pair them.
+    # by design and only their example ids pair them. So does a commit task's doc across trained models: it
+    # holds that model's own generation (the question in it is checked through the same cells' gen docs).
     by_task: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
-        by_task[r.task].append(r)
+        if r.task not in COMMIT_TASKS:
+            by_task[r.task].append(r)
     for members in by_task.values():
         for d in ids:
             if len({r.docs[d].doc_hash for r in members} - {None}) > 1:

@@ -336,6 +336,25 @@ def test_different_docs_under_same_id_refused(tmp_path):
     _assert_nothing_written(rd)
 
 
+def test_commit_docs_may_differ_across_seeds_gen_docs_may_not(tmp_path):
+    """A reasoning-first cell's acc comes from the commit task, whose docs hold that model's own generation:
+    two seeds of `pre` see different commit docs by design (seen on SmolLM2 seeds 0 and 1). Their gen docs,
+    which hold only the question, must still be the same."""
+    rd = tmp_path / "grid"
+    for seed in (0, 1):
+        for condition in ("pre", "post"):
+            write_run(rd, condition=condition, seed=seed, task="cot_csqa_commit" if condition == "pre" else None)
+            write_run(rd, condition=condition, seed=seed, metrics=("exact_match",), merge=True)
+    pre1 = rd / "runs" / "csqa__pre__tiny__seed1"
+    commit = next(pre1.rglob("samples_cot_csqa_commit_*.jsonl"))
+    commit.write_text(commit.read_text().replace('"cot_csqa_commit-h0"', '"its own generation"'))
+    build_report(rd, n_resamples=100)
+    gen = next(pre1.rglob("samples_cot_csqa_gen_*.jsonl"))
+    gen.write_text(gen.read_text().replace('"cot_csqa_gen-h0"', '"another question"'))
+    with pytest.raises(DataError, match="different document"):
+        build_report(rd, n_resamples=100)
+
+
 def _cell(condition, metric="acc", mean=0.4):
     from harness_plugins.aggregate import Cell
     from harness_plugins.stats import Interval
