@@ -43,6 +43,15 @@ def current_umask() -> int:
     return mask
 
 
+def normal_modes(folder: str | Path) -> None:
+    """Give every file in ``folder`` the mode open() would (0666 less the umask): transformers writes large
+    safetensors shards through mkstemp, 0600, so a saved model would be unreadable to anyone else."""
+    mode = 0o666 & ~current_umask()
+    for item in Path(folder).iterdir():
+        if item.is_file():
+            os.chmod(item, mode)
+
+
 def write_temp(path: str | Path, content: str | bytes) -> Path:
     """Write ``content`` to a new temp file next to ``path`` and return it; the caller renames it."""
     path = Path(path)

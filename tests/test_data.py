@@ -344,6 +344,25 @@ def test_atomic_writes_honour_the_umask(tmp_path):
     assert [p.stat().st_mode & 0o777 for p in (a, b, c)] == [0o644, 0o644, 0o640]
 
 
+def test_saved_models_get_the_modes_open_would_give(tmp_path):
+    """transformers writes big safetensors shards through mkstemp (0600: seen on SmolLM2-135M); the trainer's
+    checkpoints and the converted students are made readable as the umask allows."""
+    import os
+
+    from cot_tasks.io import normal_modes
+
+    shard = tmp_path / "model.safetensors"
+    shard.write_bytes(b"x")
+    os.chmod(shard, 0o600)
+    (tmp_path / "sub").mkdir(mode=0o700)
+    old = os.umask(0o022)
+    try:
+        normal_modes(tmp_path)
+    finally:
+        os.umask(old)
+    assert shard.stat().st_mode & 0o777 == 0o644 and (tmp_path / "sub").stat().st_mode & 0o777 == 0o700
+
+
 def test_a_parent_folder_serves_every_dataset(tmp_path):
     """One source for a whole grid: a folder holding the release folders under their usual names."""
     import shutil

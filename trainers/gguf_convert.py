@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cot_tasks.errors import DataError
+from cot_tasks.io import normal_modes
 
 # llama.cpp's token types (gguf.TokenType): control tokens are special, user-defined ones are
 # matched whole but are ordinary text.
@@ -155,4 +156,5 @@ def convert(gguf_path: Path, out_dir: Path, *, text_token: str | None = None) ->
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     _portable_tokenizer_class(out_dir)
+    normal_modes(out_dir)
     return out_dir

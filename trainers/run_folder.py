@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from cot_tasks.errors import DataError
-from cot_tasks.io import current_umask, write_json_atomic
+from cot_tasks.io import normal_modes, write_json_atomic
 from trainers.config import RUN_FILE, TrainConfig, read_run_record
 
 STATE_DIR = ".train_state"
@@ -139,10 +139,8 @@ def save_final(accelerator, out: Path, model, tokenizer, run_record: dict) -> No
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=".final."))
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        mode = 0o666 & ~current_umask()
+        normal_modes(tmp)
         for item in tmp.iterdir():
-            if item.is_file():  # safetensors writes 0600; the weights are as readable as the umask allows
-                os.chmod(item, mode)
             os.replace(item, out / item.name)
         tmp.rmdir()
         write_json(out / RUN_FILE, run_record)
