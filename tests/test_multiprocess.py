@@ -44,7 +44,9 @@ def test_accelerate_launch_two_processes_matches_one_process_with_accumulation(s
     accelerate = Path(sys.executable).with_name("accelerate")
     if not accelerate.exists():
         pytest.skip("accelerate CLI not installed beside this python")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1"}
+    # No GPU visible: accelerate <= 1.15 runs a CPU group's barrier on cuda:<rank> when a GPU is present,
+    # "invalid device ordinal" on a one-GPU machine (seen on an H200 with accelerate 1.15; 1.16 fixed it).
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": ""}
     # --multi_gpu selects torch.distributed's launcher; ACCELERATE_USE_CPU turns it into gloo on CPU.
     launched = subprocess.run(
         [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
