@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Commit what the smollm2-cpu grid has finished, every few minutes, while `cot-distill run` works on the
+# Commit what a grid (default: the smollm2-cpu one) has finished, every few minutes, while `cot-distill run` works on the
 # rest: a cell once its run.json exists, an attribution file once its .done.json does, and the grid's own
 # grid.json/results.csv. Weights, claims and rationales are git-ignored. Run from the repository root.
 set -uo pipefail
@@ -13,5 +13,5 @@ while sleep "${EVERY:-300}"; do
   for f in "$grid"/grid.json "$grid"/results.csv; do [[ -e $f ]] && paths+=("$f"); done
   ((${#paths[@]})) || continue
   git add -- "${paths[@]}" 2>/dev/null || continue
-  git diff --cached --quiet -- "$grid" || git commit -q -m "smollm2-cpu: finished cells of $(basename "$grid")" -- "$grid"
+  git diff --cached --quiet -- "$grid" || git commit -q -m "$grid: finished cells" -- "$grid"
 done
