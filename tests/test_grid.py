@@ -195,6 +195,13 @@ def test_default_config_parses_and_covers_every_condition():
         GridConfig.from_dict({"train": {"dataset": "obqa"}})
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "trainers" /
+                                                         "configs").glob("*.yaml")))
+def test_every_shipped_grid_file_parses(name):
+    grid = load_grid_config(Path(__file__).resolve().parents[1] / "trainers" / "configs" / name)
+    assert grid.datasets and grid.conditions and grid.students and grid.seeds and grid.output
+
+
 def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_path, capsys):
     from cot_tasks.data import load_split
     from cot_tasks.prompts import render_prompt
