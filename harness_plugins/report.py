@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cot_tasks.conditions import parse_condition
+from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
 from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
-from harness_plugins.runs import Training, load_grid, load_training, unfinished_cells
+from harness_plugins.runs import RunDirs, Training, load_grid, load_training, run_dirs, unfinished_cells
 
 REPORT_FILES = ("report.md", "report.csv", "report.png")
 METRIC_WORDS = {
@@ -76,16 +77,17 @@ def training_markdown(training: list[Training]) -> list[str]:
     lines = ["## Training, per run", "",
              "target len: mean tokens of the student per target (label + body + EOS). control/CoT: a control's "
              "body against the rationale it replaces, in the student's tokens (mean ratio). answer left: targets "
-             "still holding a form of the answer after removal. Blank: not recorded (cells finished before "
-             "run.json carried the trainer's measurements).", "",
+             "still holding a form of the answer after removal. precision: the training's. Blank: not recorded "
+             "(cells finished before run.json carried the trainer's measurements).", "",
              "| dataset | student | condition | seed | examples | dropped | cut | target len | control/CoT "
-             "| answer left | steps | final loss |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| answer left | steps | final loss | precision |", "|" + "---|" * 13]
     for t in sorted(training, key=lambda t: (t.dataset, t.student, condition_key(t.condition), t.seed)):
         counts = " | ".join("" if n is None else str(n) for n in (t.examples, t.dropped, t.truncated))
         facts = " | ".join(fact(t, key, fmt) for key, fmt in (("target_length_mean", ".1f"), ("length_ratio", ".3f"),
                                                                 ("answer_leaks", "d"), ("steps", "d"),
                                                                 ("final_loss", ".3f")))
-        lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} |")
+        precision = {"no": "fp32"}.get(str(t.facts.get("mixed_precision")), t.facts.get("mixed_precision") or "")
+        lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} | {precision} |")
     return lines + [""]
 
 
@@ -216,14 +218,18 @@ class Report:
     paths: list[Path]
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path | None = None, *, seed: int = 0,
+def build_report(run_dir: RunDirs, out_dir: str | Path | None = None, *, seed: int = 0,
                  n_resamples: int = stats.N_RESAMPLES) -> Report:
-    """Read the grid, compute everything, then write report.md/.csv/.png into ``out_dir`` (default RUN_DIR)."""
-    cells, comparisons = aggregate(load_grid(run_dir), seed=seed, n_resamples=n_resamples)
-    verdicts, unfinished = claims.claim_verdicts(comparisons, cells), unfinished_cells(run_dir)
-    out = Path(out_dir) if out_dir is not None else Path(run_dir)
+    """Read the grid (or several grids as one: two students, say), compute everything, then write
+    report.md/.csv/.png into ``out_dir`` (default: the one RUN_DIR)."""
+    dirs = run_dirs(run_dir)
+    if out_dir is None and len(dirs) > 1:
+        raise DataError(f"{len(dirs)} run folders need --out: a folder for their report")
+    cells, comparisons = aggregate(load_grid(dirs), seed=seed, n_resamples=n_resamples)
+    verdicts, unfinished = claims.claim_verdicts(comparisons, cells), unfinished_cells(dirs)
+    out = Path(out_dir) if out_dir is not None else dirs[0]
     markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, verdicts=verdicts, unfinished=unfinished,
-                           training=load_training(run_dir))
+                           training=load_training(dirs))
     contents = dict(zip((out / name for name in REPORT_FILES),
                         (markdown, to_csv(cells, comparisons), to_png(cells))))
     return Report(cells, comparisons, verdicts, unfinished, markdown, write_files_atomic(contents))

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from cot_tasks.errors import DataError
 from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
@@ -81,15 +81,23 @@ def load_run(run_dir: str | Path) -> list[Run]:
     return runs
 
 
+RunDirs = str | Path | Sequence[str | Path]
+
+
+def run_dirs(value: RunDirs) -> list[Path]:
+    """One grid's run folder, or several (two students run as two grids report as one)."""
+    return [Path(value)] if isinstance(value, (str, Path)) else [Path(d) for d in value]
+
+
 def _cell_dirs(run_dir: str | Path) -> list[Path]:
     runs_root = Path(run_dir) / "runs"
     return sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
 
 
-def unfinished_cells(run_dir: str | Path) -> list[str]:
+def unfinished_cells(dirs: RunDirs) -> list[str]:
     """Cell folders without a run.json (written last): still running, or stopped before they were scored.
     ``load_grid`` leaves them out; the report and compare say which."""
-    return [d.name for d in _cell_dirs(run_dir) if not (d / "run.json").exists()]
+    return [d.name for run_dir in run_dirs(dirs) for d in _cell_dirs(run_dir) if not (d / "run.json").exists()]
 
 
 @dataclass(frozen=True)
@@ -109,10 +117,10 @@ class Training:
     facts: Mapping[str, object]
 
 
-def load_training(run_dir: str | Path) -> list[Training]:
+def load_training(dirs: RunDirs) -> list[Training]:
     """One ``Training`` per finished cell, in folder order."""
     out = []
-    for d in _cell_dirs(run_dir):
+    for d in (d for run_dir in run_dirs(dirs) for d in _cell_dirs(run_dir)):
         if (d / "run.json").exists():
             info = _read_run_json(d)
             facts = info.get("training") if isinstance(info.get("training"), dict) else {}
@@ -122,15 +130,23 @@ def load_training(run_dir: str | Path) -> list[Training]:
     return out
 
 
-def load_grid(run_dir: str | Path) -> list[Run]:
-    """Every finished cell's runs (a grid in progress reports what it has; see ``unfinished_cells``)."""
-    dirs = _cell_dirs(run_dir)
-    if not dirs:
-        raise DataError("no runs/ folders (run `cot-distill run` first)", path=run_dir)
-    finished = [d for d in dirs if (d / "run.json").exists()]
-    if not finished:
-        raise DataError(f"no finished cell yet ({len(dirs)} started, none has its run.json)", path=run_dir)
-    runs = [run for d in finished for run in load_run(d)]
+def load_grid(dirs: RunDirs) -> list[Run]:
+    """Every finished cell's runs, of one grid or several (a grid in progress reports what it has; see
+    ``unfinished_cells``). A cell found in two run folders is refused: which one to report is the user's call."""
+    runs, seen = [], {}
+    for run_dir in run_dirs(dirs):
+        cells = _cell_dirs(run_dir)
+        if not cells:
+            raise DataError("no runs/ folders (run `cot-distill run` first)", path=run_dir)
+        finished = [d for d in cells if (d / "run.json").exists()]
+        if not finished:
+            raise DataError(f"no finished cell yet ({len(cells)} started, none has its run.json)", path=run_dir)
+        for d in finished:
+            if d.name in seen:
+                raise DataError(f"cell {d.name} is in two run folders ({seen[d.name]} and {run_dir}); report them "
+                                "apart", path=d)
+            seen[d.name] = run_dir
+        runs += [run for d in finished for run in load_run(d)]
     check_metrics(runs)
     check_versions(runs)
     return runs

@@ -417,9 +417,31 @@ def test_training_per_run_shows_each_cells_measured_controls(tmp_path):
     run = rd / "runs" / "csqa__filler_post__tiny__seed0" / "run.json"
     info = json.loads(run.read_text())
     info.update(examples=40, dropped=2, truncated=1, training={"target_length_mean": 31.25, "length_ratio": 1.0125,
-                                                                 "steps": 9, "final_loss": 2.5})
+                                                                 "steps": 9, "final_loss": 2.5,
+                                                                 "mixed_precision": "no"})
     run.write_text(json.dumps(info))
     lines = build_report(rd, n_resamples=200).markdown.splitlines()
     table = lines[lines.index("## Training, per run"):]
-    assert "| csqa | tiny | filler_post | 0 | 40 | 2 | 1 | 31.2 | 1.012 |  | 9 | 2.500 |" in table
-    assert "| csqa | tiny | post | 0 |  |  |  |  |  |  |  |  |" in table
+    assert "| csqa | tiny | filler_post | 0 | 40 | 2 | 1 | 31.2 | 1.012 |  | 9 | 2.500 | fp32 |" in table
+    assert "| csqa | tiny | post | 0 |  |  |  |  |  |  |  |  |  |" in table
+
+
+def test_several_grids_report_as_one_and_a_cell_in_two_is_refused(tmp_path, capsys):
+    """Two students run as two grids (another precision, another machine) give one report: each student's
+    conditions are compared within that student only. The same cell in both folders is ambiguous."""
+    a, b = tmp_path / "smollm2", tmp_path / "gemma3"
+    for condition in ("none", "post"):
+        write_run(a, condition=condition, student="smollm2")
+        write_run(b, condition=condition, student="gemma3", correct=(0, 0, 1, 1))
+    out = tmp_path / "both"
+    assert main(["report", str(a), str(b), "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert {r["student"] for r in rows} == {"smollm2", "gemma3"}
+    assert all(r["condition"] == "post" and r["baseline"] == "none" for r in rows if r["baseline"])
+    capsys.readouterr()
+    assert main(["report", str(a), str(b)]) == 2
+    assert "need --out" in capsys.readouterr().err
+    write_run(b, condition="none", student="smollm2")
+    assert main(["report", str(a), str(b), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "csqa__none__smollm2__seed0 is in two run folders" in err

@@ -1,4 +1,5 @@
-"""``cot-distill report RUN_DIR``: means, intervals and seed-level tests of a grid."""
+"""``cot-distill report RUN_DIR [RUN_DIR ...]``: means, intervals and seed-level tests of a grid (or of several
+grids as one, e.g. two students run as two grids)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="aggregate a grid: means, bootstrap intervals, paired tests, plot")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a `cot-distill run` output folder")
-    p.add_argument("--out", type=Path, default=None, help="folder for report.md/.csv/.png (default: RUN_DIR itself)")
+    p.add_argument("run_dir", type=Path, nargs="+", metavar="RUN_DIR",
+                   help="a `cot-distill run` output folder; several report as one (a cell may be in one only)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for report.md/.csv/.png (default: RUN_DIR itself; required with several)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
     p.set_defaults(func=_report)
