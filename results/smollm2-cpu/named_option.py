@@ -1,0 +1,68 @@
+"""Which option a student's own rationale points to, against the letter it commits to and the gold one.
+
+For every finished CoT cell of a grid, from its committed gen-task samples (lm-eval's own output): the
+greedy outputs whose rationale names exactly one option's text (word-bounded, case-folded), how often that
+option is the letter the student commits to (the exact_match filter of its condition) and how often it is
+the gold answer (chance: 1 / number of options). Written to named_option.csv beside this script.
+
+    python results/smollm2-cpu/named_option.py [results/smollm2-cpu/grid-v2]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+from cot_tasks.names import tasks_for
+
+HERE = Path(__file__).resolve().parent
+FIELDS = ("cell", "docs", "exact_match", "one_option_named", "named_is_committed", "named_is_gold")
+
+
+def named_options(text: str, doc: dict) -> list[str]:
+    low = text.lower()
+    return [label for label, option in zip(doc["labels"], doc["texts"])
+            if re.search(rf"\b{re.escape(option.lower())}\b", low)]
+
+
+def cell_row(run: Path) -> dict | None:
+    info = json.loads((run / "run.json").read_text())
+    if info["condition"] == "none":
+        return None
+    source = tasks_for(info["condition"], info["dataset"])["exact_match"]
+    wanted = source.key.split(",", 1)[1]
+    (samples,) = run.glob(f"eval/*/samples_{source.task}_*.jsonl")
+    docs = one = committed = gold = correct = 0
+    for line in samples.open(encoding="utf-8"):
+        row = json.loads(line)
+        if row["filter"] != wanted:
+            continue
+        docs += 1
+        doc, letter = row["doc"], row["filtered_resps"][0]
+        correct += letter == doc["answer"]
+        named = named_options(row["resps"][0][0], doc)
+        if len(named) == 1:
+            one += 1
+            committed += named[0] == letter
+            gold += named[0] == doc["answer"]
+    share = (lambda k: f"{k / one:.3f}") if one else (lambda k: "")
+    return {"cell": run.name, "docs": docs, "exact_match": f"{correct / docs:.3f}", "one_option_named": one,
+            "named_is_committed": share(committed), "named_is_gold": share(gold)}
+
+
+def main(grid: Path) -> None:
+    rows = [r for run in sorted((grid / "runs").iterdir()) if (run / "run.json").exists()
+            for r in [cell_row(run)] if r is not None]
+    with open(HERE / "named_option.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    for r in rows:
+        print(*(r[f] for f in FIELDS), sep="\t")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "grid-v2")
