@@ -7,7 +7,14 @@
 # Carried beside the tree (git-ignored): .whl/ (wheels the device image lacks: lm_eval, datasets, evaluate, captum,
 # dill, multiprocess, fsspec, pytablewriter and its deps with pytz, sqlitedict, word2number, rouge_score, pytest-timeout)
 # and .devdata/ (data/commonsenseqa, data/distilling_step_by_step/cqa, smollm2-shape/ = SmolLM2's
-# config and tokenizer). Output: $OUT/device_check.log and the small result files.
+# config and tokenizer). Output: $OUT/device_check.log and the small result files. To prepare, here:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 ... -d .whl NAME==VERSION   (device README)
+#   mkdir -p .devdata/data/distilling_step_by_step .devdata/smollm2-shape
+#   cp -r ../shared/data/commonsenseqa .devdata/data/
+#   cp -r ../shared/data/distilling_step_by_step/cqa .devdata/data/distilling_step_by_step/
+#   d=$(cot-distill students path smollm2-135m); cp $d/*.json .devdata/smollm2-shape/; rm .devdata/smollm2-shape/student.json
+# The committed results/ are over the 64 MiB a call may send: for the call only, `git rm -r -q --cached
+# results; echo /results/ >> .git/info/exclude`, then `git reset -q -- results` and drop that line.
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 out=${OUT:-/tmp/device-check}; mkdir -p "$out"; work=/tmp/cd-work; rm -rf "$work"; mkdir -p "$work"
