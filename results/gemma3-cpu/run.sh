@@ -11,3 +11,5 @@ if ! ls results/gemma3-cpu/zero-shot/*/results_*.json >/dev/null 2>&1; then
       --gen_kwargs max_gen_toks=96 --batch_size 32 --output_path results/gemma3-cpu/zero-shot --log_samples
 fi
 cot-distill report results/gemma3-cpu/grid --out results/gemma3-cpu
+# and in one report with the SmolLM2 grid (each student's conditions compared within that student only):
+cot-distill report results/smollm2-cpu/grid-v2 results/gemma3-cpu/grid --out results/smollm2-cpu
