@@ -16,7 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from cot_tasks.names import tasks_for
+from cot_tasks.lmeval_samples import iter_samples
+from harness_plugins.results import results_for_task, samples_path, split_key
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ("cell", "docs", "exact_match", "one_option_named", "named_is_committed", "named_is_gold")
@@ -29,15 +30,15 @@ def named_options(text: str, doc: dict) -> list[str]:
 
 
 def cell_row(run: Path) -> dict | None:
-    info = json.loads((run / "run.json").read_text())
+    """Counts for one finished cell, from the samples file its run.json says scored exact_match."""
+    info = json.loads((run / "run.json").read_text(encoding="utf-8"))
     if info["condition"] == "none":
         return None
-    source = tasks_for(info["condition"], info["dataset"])["exact_match"]
-    wanted = source.key.split(",", 1)[1]
-    (samples,) = run.glob(f"eval/*/samples_{source.task}_*.jsonl")
+    score = info["metrics"]["exact_match"]
+    _, wanted = split_key(score["key"])
+    samples = samples_path(results_for_task(run / "eval", score["task"]), score["task"])
     docs = one = committed = gold = correct = 0
-    for line in samples.open(encoding="utf-8"):
-        row = json.loads(line)
+    for _, row in iter_samples(samples):
         if row["filter"] != wanted:
             continue
         docs += 1
