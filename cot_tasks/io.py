@@ -43,10 +43,15 @@ def current_umask() -> int:
     return mask
 
 
+def open_mode() -> int:
+    """The mode open() gives a new file: 0666 less the umask (mkstemp's files are 0600)."""
+    return 0o666 & ~current_umask()
+
+
 def normal_modes(folder: str | Path) -> None:
-    """Give every file in ``folder`` the mode open() would (0666 less the umask): transformers writes large
-    safetensors shards through mkstemp, 0600, so a saved model would be unreadable to anyone else."""
-    mode = 0o666 & ~current_umask()
+    """Give every file in ``folder`` the mode open() would: transformers writes large safetensors shards
+    through mkstemp, 0600, so a saved model would be unreadable to anyone else."""
+    mode = open_mode()
     for item in Path(folder).iterdir():
         if item.is_file():
             os.chmod(item, mode)
@@ -62,7 +67,7 @@ def write_temp(path: str | Path, content: str | bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode("utf-8") if isinstance(content, str) else content)
         # mkstemp makes the file 0600; the renamed file should be as readable as one made by open().
-        os.chmod(tmp, 0o666 & ~current_umask())
+        os.chmod(tmp, open_mode())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -86,7 +86,8 @@ def training_markdown(training: list[Training]) -> list[str]:
         facts = " | ".join(fact(t, key, fmt) for key, fmt in (("target_length_mean", ".1f"), ("length_ratio", ".3f"),
                                                                 ("answer_leaks", "d"), ("steps", "d"),
                                                                 ("final_loss", ".3f")))
-        precision = {"no": "fp32"}.get(str(t.facts.get("mixed_precision")), t.facts.get("mixed_precision") or "")
+        precision = t.facts.get("mixed_precision") or ""
+        precision = "fp32" if precision == "no" else precision
         lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} | {precision} |")
     return lines + [""]
 

@@ -89,15 +89,16 @@ def run_dirs(value: RunDirs) -> list[Path]:
     return [Path(value)] if isinstance(value, (str, Path)) else [Path(d) for d in value]
 
 
-def _cell_dirs(run_dir: str | Path) -> list[Path]:
-    runs_root = Path(run_dir) / "runs"
-    return sorted(p for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+def _cell_dirs(dirs: RunDirs) -> list[Path]:
+    """The cell folders of one run folder, or of several in the order given."""
+    roots = [d / "runs" for d in run_dirs(dirs)]
+    return [p for root in roots if root.is_dir() for p in sorted(p for p in root.iterdir() if p.is_dir())]
 
 
 def unfinished_cells(dirs: RunDirs) -> list[str]:
     """Cell folders without a run.json (written last): still running, or stopped before they were scored.
     ``load_grid`` leaves them out; the report and compare say which."""
-    return [d.name for run_dir in run_dirs(dirs) for d in _cell_dirs(run_dir) if not (d / "run.json").exists()]
+    return [d.name for d in _cell_dirs(dirs) if not (d / "run.json").exists()]
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Training:
 def load_training(dirs: RunDirs) -> list[Training]:
     """One ``Training`` per finished cell, in folder order."""
     out = []
-    for d in (d for run_dir in run_dirs(dirs) for d in _cell_dirs(run_dir)):
+    for d in _cell_dirs(dirs):
         if (d / "run.json").exists():
             info = _read_run_json(d)
             facts = info.get("training") if isinstance(info.get("training"), dict) else {}
