@@ -250,8 +250,8 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
     return row
 
 
-TRAINING_FACTS = ("steps", "target_tokens", "target_length_mean", "final_loss", "mixed_precision", "length_ratio",
-                  "answer_found", "answer_leaks")
+TRAINING_FACTS = ("steps", "target_tokens", "target_length_mean", "final_loss", "mixed_precision", "device",
+                  "length_ratio", "answer_found", "answer_leaks")
 
 
 def training_facts(checkpoint: str | Path) -> dict:

@@ -77,10 +77,10 @@ def training_markdown(training: list[Training]) -> list[str]:
     lines = ["## Training, per run", "",
              "target len: mean tokens of the student per target (label + body + EOS). control/CoT: a control's "
              "body against the rationale it replaces, in the student's tokens (mean ratio). answer left: targets "
-             "still holding a form of the answer after removal. precision: the training's. Blank: not recorded "
+             "still holding a form of the answer after removal. precision, device: the training's. Blank: not recorded "
              "(cells finished before run.json carried the trainer's measurements).", "",
              "| dataset | student | condition | seed | examples | dropped | cut | target len | control/CoT "
-             "| answer left | steps | final loss | precision |", "|" + "---|" * 13]
+             "| answer left | steps | final loss | precision | device |", "|" + "---|" * 14]
     for t in sorted(training, key=lambda t: (t.dataset, t.student, condition_key(t.condition), t.seed)):
         counts = " | ".join("" if n is None else str(n) for n in (t.examples, t.dropped, t.truncated))
         facts = " | ".join(fact(t, key, fmt) for key, fmt in (("target_length_mean", ".1f"), ("length_ratio", ".3f"),
@@ -88,7 +88,8 @@ def training_markdown(training: list[Training]) -> list[str]:
                                                                 ("final_loss", ".3f")))
         precision = t.facts.get("mixed_precision") or ""
         precision = "fp32" if precision == "no" else precision
-        lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} | {precision} |")
+        lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} | {precision} "
+                     f"| {t.facts.get('device') or ''} |")
     return lines + [""]
 
 

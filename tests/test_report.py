@@ -418,12 +418,14 @@ def test_training_per_run_shows_each_cells_measured_controls(tmp_path):
     info = json.loads(run.read_text())
     info.update(examples=40, dropped=2, truncated=1, training={"target_length_mean": 31.25, "length_ratio": 1.0125,
                                                                  "steps": 9, "final_loss": 2.5,
-                                                                 "mixed_precision": "no"})
+                                                                 "mixed_precision": "no",
+                                                                 "device": "cuda (NVIDIA H200)"})
     run.write_text(json.dumps(info))
     lines = build_report(rd, n_resamples=200).markdown.splitlines()
     table = lines[lines.index("## Training, per run"):]
-    assert "| csqa | tiny | filler_post | 0 | 40 | 2 | 1 | 31.2 | 1.012 |  | 9 | 2.500 | fp32 |" in table
-    assert "| csqa | tiny | post | 0 |  |  |  |  |  |  |  |  |  |" in table
+    assert ("| csqa | tiny | filler_post | 0 | 40 | 2 | 1 | 31.2 | 1.012 |  | 9 | 2.500 | fp32 | cuda (NVIDIA H200) |"
+            in table)
+    assert "| csqa | tiny | post | 0 |  |  |  |  |  |  |  |  |  |  |" in table
 
 
 def test_several_grids_report_as_one_and_a_cell_in_two_is_refused(tmp_path, capsys):

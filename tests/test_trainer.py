@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -338,6 +339,9 @@ def test_auto_mixed_precision_trains_and_records_what_it_resolved_to(monkeypatch
     train(cfg, examples=exs, progress=False)
     record = json.loads((Path(cfg.output) / "cot_distill.json").read_text())
     assert record["config"]["mixed_precision"] == "auto" and record["mixed_precision"] == expected
+    # ... and says where it trained, which a grid spanning machines reports per cell
+    assert record["device"] == (f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
+                                else f"cpu ({platform.machine()}, no native bf16)")
 
 
 @pytest.mark.parametrize("cap", [None, 2.0])

@@ -75,6 +75,20 @@ def pick_device(requested: str | None) -> str:
     return requested or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_name(device: torch.device | str) -> str:
+    """The hardware a run trained on, for its record: the same seed trains differently on another device
+    (other kernels, other rounding), so a grid that spans machines reports which cell ran where."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        import platform
+
+        bf16 = "native bf16" if bf16_is_fast(device) else "no native bf16"
+        return f"cpu ({platform.machine()}, {bf16})"
+    return device.type
+
+
 def pad_id(tokenizer) -> int:
     """The id right-padding uses: the tokenizer's pad, else its EOS (GPT-2 and Llama have no pad)."""
     pid = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

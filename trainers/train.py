@@ -32,7 +32,7 @@ from trainers.data import (
     lm_eval_adds_special_tokens,
     step_token_counts,
 )
-from trainers.model import pad_id, resolve_mixed_precision
+from trainers.model import device_name, pad_id, resolve_mixed_precision
 from trainers.students import resolve_student
 
 
@@ -148,6 +148,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
     run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",
                   "condition": cond.spec, "examples": len(encoded), "dropped": report.unjoined,
                   "truncated": n_truncated, "mixed_precision": accelerator.mixed_precision,
+                  "device": device_name(accelerator.device),
                   # The student's tokens per target (label + body + EOS): how every condition's length compares.
                   "target_length_mean": sum(e.n_target for e in encoded) / max(len(encoded), 1),
                   **report.measurements()}
