@@ -15,6 +15,8 @@
 #   d=$(cot-distill students path smollm2-135m); cp $d/*.json .devdata/smollm2-shape/; rm .devdata/smollm2-shape/student.json
 # The committed results/ are over the 64 MiB a call may send: for the call only, `git rm -r -q --cached
 # results; echo /results/ >> .git/info/exclude`, then `git reset -q -- results` and drop that line.
+# Each call re-syncs the checkout there: what an earlier call wrote under it may be gone (seen: run.json
+# files under results/), while /tmp stays as long as the machine is warm; so the script works in /tmp.
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 out=${OUT:-/tmp/device-check}; mkdir -p "$out"; work=/tmp/cd-work; rm -rf "$work"; mkdir -p "$work"

@@ -103,7 +103,7 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
              "accuracies (paired t when the conditions share seeds, else Welch) with at least two seeds per "
              "condition; Holm: adjusted over every comparison of one dataset × student × metric.", ""]
     if unfinished:
-        lines += [f"**Grid in progress:** {len(unfinished)} started cell(s) not finished, left out: "
+        lines += [f"**Grid in progress:** {len(unfinished)} cell(s) of the grid not finished, left out: "
                   f"{', '.join(unfinished)}.", ""]
     if any(c.one_model for c in comparisons):
         lines += ["**One seed:** where `seeds` is 1, p is an exact McNemar test over eval docs of one trained model "

@@ -6,6 +6,7 @@ files stay in lm-eval's own layout (what ``lm_eval --output_path --log_samples``
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,8 +124,19 @@ def samples_path(results: LmEvalResults, task: str) -> Path:
 @dataclass(frozen=True)
 class DocScore:
     score: float
-    doc_hash: str | None  # lm-eval's hash of the doc as the task saw it (a commit doc holds a generation too)
+    doc_hash: str | None  # what the doc showed the model (doc_hash below; a commit doc holds a generation too)
     n_choices: int | None = None  # answer options of the doc, where the sample carries it (chance level)
+
+
+def doc_hash(obj: dict, doc: dict) -> str | None:
+    """What pairs one doc across cells. For our docs: every field but ``extras``, source metadata that no
+    prompt or metric reads (OBQA's fact1 and crowd-worker fields, present in the release's Additional/ files
+    and absent from Main/), so two data folders with the same questions score the same docs. For other
+    tasks' docs: lm-eval's own hash of the whole doc."""
+    if not isinstance(doc.get("id"), str):
+        return obj.get("doc_hash")
+    shown = {k: v for k, v in doc.items() if k != "extras"}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
 def read_samples(path: Path, metric: str, filter_name: str) -> dict[str, DocScore]:
@@ -141,7 +153,7 @@ def read_samples(path: Path, metric: str, filter_name: str) -> dict[str, DocScor
         if key in out:
             raise DataError(f"doc {key!r} appears twice for filter {filter_name!r}", path=path, line=lineno)
         labels = doc.get("labels")
-        out[key] = DocScore(float(obj[metric]), obj.get("doc_hash"), len(labels) if isinstance(labels, list) else None)
+        out[key] = DocScore(float(obj[metric]), doc_hash(obj, doc), len(labels) if isinstance(labels, list) else None)
     if not out:
         raise DataError(f"no samples with filter {filter_name!r}", path=path)
     return out

