@@ -74,6 +74,7 @@ class Comparison:
     p_holm: float
     test: str
     one_model: bool  # one seed per condition: the test speaks for two trained models only
+    seed_interval: stats.Interval | None = None  # the seed-level t test's own 95% interval of delta
 
 
 def _common_docs(runs: list[Run], where: str) -> list[str]:
@@ -171,7 +172,7 @@ def aggregate(runs: list[Run], *, seed: int = 0,
             delta, interval, test, n_seeds, n_docs, one = compare_runs(
                 ref, groups[(c.dataset, c.student, c.metric, c.condition)], seed=seed, n_resamples=n_resamples)
             comparisons.append(Comparison(c.dataset, c.student, c.metric, c.condition, baseline, n_seeds, n_docs,
-                                          delta, interval, test.p_value, math.nan, test.test, one))
+                                          delta, interval, test.p_value, math.nan, test.test, one, test.interval))
     return cells, _with_holm(comparisons)
 
 

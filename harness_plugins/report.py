@@ -30,8 +30,8 @@ METRIC_WORDS = {
                    "(invalid: share of outputs with no label)",
 }
 CSV_FIELDS = ["dataset", "student", "metric", "condition", "task", "n_seeds", "n_docs", "mean", "sd", "ci_low",
-              "ci_high", "invalid", "chance", "baseline", "delta", "delta_ci_low", "delta_ci_high", "p_value",
-              "p_holm", "test"]
+              "ci_high", "invalid", "chance", "baseline", "delta", "delta_ci_low", "delta_ci_high", "delta_t_low",
+              "delta_t_high", "p_value", "p_holm", "test"]
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -40,6 +40,10 @@ def _num(x: float | None, digits: int = 4) -> str:
 
 def _pct(x: float | None) -> str:
     return "" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
+def _span(interval) -> str:
+    return "" if interval is None else f"[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]"
 
 
 def _p(x: float) -> str:
@@ -60,8 +64,10 @@ def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
                 _num(cell.invalid), _num(cell.chance)]
         rows = by_cell.get((cell.dataset, cell.student, cell.metric, cell.condition)) or [None]
         for c in rows:
+            t = c.seed_interval if c else None
             writer.writerow(base + ([c.baseline, _num(c.delta), _num(c.interval.low), _num(c.interval.high),
-                                     _num(c.p_value), _num(c.p_holm), c.test] if c else [""] * 7))
+                                     _num(t and t.low), _num(t and t.high), _num(c.p_value), _num(c.p_holm), c.test]
+                                    if c else [""] * 9))
     return buf.getvalue()
 
 
@@ -101,7 +107,9 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
              f"hierarchical percentile bootstrap ({n_resamples} resamples), seeds drawn with replacement, then eval "
              "docs; for a difference the docs are drawn once for both conditions. p: a test over seed-level "
              "accuracies (paired t when the conditions share seeds, else Welch) with at least two seeds per "
-             "condition; Holm: adjusted over every comparison of one dataset × student × metric.", ""]
+             "condition; t CI: that test's own 95% interval of Δ (it excludes 0 exactly when p < 0.05; with few "
+             "seeds it is far wider than the bootstrap, which can only recombine the seeds there are); Holm: "
+             "adjusted over every comparison of one dataset × student × metric.", ""]
     if unfinished:
         lines += [f"**Grid in progress:** {len(unfinished)} cell(s) of the grid not finished, left out: "
                   f"{', '.join(unfinished)}.", ""]
@@ -121,10 +129,10 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
                          f"{_pct(c.invalid)} |")
         rows = [c for c in comparisons if c.metric == metric]
         if rows:
-            lines += ["", "| dataset | student | condition | vs | Δ | 95% CI of Δ | p | p (Holm) | seeds | test |",
-                      "|---|---|---|---|---|---|---|---|---|---|"]
+            lines += ["", "| dataset | student | condition | vs | Δ | 95% CI of Δ | t CI | p | p (Holm) | seeds "
+                          "| test |", "|" + "---|" * 11]
             lines += [f"| {c.dataset} | {c.student} | {c.condition} | {c.baseline} | {100 * c.delta:+.1f} | "
-                      f"[{100 * c.interval.low:+.1f}, {100 * c.interval.high:+.1f}] | {_p(c.p_value)} | "
+                      f"{_span(c.interval)} | {_span(c.seed_interval)} | {_p(c.p_value)} | "
                       f"{_p(c.p_holm)} | {c.n_seeds} | {c.test} |" for c in rows]
         lines.append("")
     lines += training_markdown(list(training))

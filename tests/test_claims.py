@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from harness_plugins import stats
@@ -18,9 +19,38 @@ from harness_plugins.claims import (
 )
 
 
-def comp(condition, baseline, delta, low, high, p_holm, *, metric="acc", one_model=False, dataset="csqa"):
+def comp(condition, baseline, delta, low, high, p_holm, *, metric="acc", one_model=False, dataset="csqa",
+         t=None):
     return Comparison(dataset, "s", metric, condition, baseline, 1 if one_model else 3, 100, delta,
-                      stats.Interval(low, high), p_holm, p_holm, "t", one_model)
+                      stats.Interval(low, high), p_holm, p_holm, "t", one_model,
+                      None if t is None else stats.Interval(*t))
+
+
+def test_a_verdict_needs_the_seed_level_interval_too():
+    """With three seeds the bootstrap recombines three values and is far narrower than the t test's own
+    interval: SmolLM2's CSQA post - pre (seeds -0.2, -15.2, -15.2 points) had bootstrap [-17.5, -0.7], t
+    [-31.7, +11.4], p = 0.18. Ruling a gain out takes both intervals."""
+    test = stats.seed_level_test([0.197, 0.349, 0.347], [0.195, 0.197, 0.195], paired=True)
+    assert (test.interval.low, test.interval.high) == pytest.approx((-0.317, 0.114), abs=0.001)
+    assert gain_verdict(comp("post", "pre", -0.102, -0.175, -0.007, 1.0)) == NOT_REPRODUCED
+    assert gain_verdict(comp("post", "pre", -0.102, -0.175, -0.007, 1.0, t=(-0.317, 0.114))) == INCONCLUSIVE
+    assert gain_verdict(comp("post", "pre", -0.024, -0.064, 0.017, 0.69, t=(-0.057, 0.009))) == NOT_REPRODUCED
+    # ... and matching the full CoT takes both within the margin
+    gain = comp("keytokens_post:5", "none", 0.05, 0.02, 0.08, 0.01)
+    assert match_verdict(gain, comp("keytokens_post:5", "post", 0.0, -0.01, 0.01, 1.0)) == REPRODUCED
+    assert match_verdict(gain, comp("keytokens_post:5", "post", 0.0, -0.01, 0.01, 1.0, t=(-0.03, 0.03))) == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_the_seed_interval_is_its_tests_own(paired):
+    """It excludes 0 exactly when the test's p < 0.05 (the same t distribution and df)."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = rng.normal(0.3, 0.02, 3)
+        b = (a if paired else rng.normal(0.3, 0.02, 4)) + rng.normal(rng.uniform(-0.05, 0.05), 0.02, 3 if paired else 4)
+        test = stats.seed_level_test(a, b, paired=paired)
+        assert (test.interval.low > 0 or test.interval.high < 0) == (test.p_value < 0.05)
+        assert test.interval.low < b.mean() - a.mean() < test.interval.high
 
 
 @pytest.mark.parametrize("delta, low, high, p, verdict", [

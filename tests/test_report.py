@@ -256,6 +256,10 @@ def test_report_writes_files_and_cli_prints_table(tmp_path, capsys):
     assert [(r["metric"], r["condition"], r["baseline"]) for r in rows] == [
         (m, c, b) for m in ("acc", "exact_match")
         for c, b in (("none", ""), ("pre", "none"), ("post", "none"), ("post", "pre"))]
+    # each seed-level comparison carries its t test's own interval, which holds the difference
+    for r in (r for r in rows if r["baseline"]):
+        assert float(r["delta_t_low"]) <= float(r["delta"]) <= float(r["delta_t_high"])
+    assert "| t CI |" in out
     assert (rd / "report.png").read_bytes()[:4] == b"\x89PNG"
 
 
