@@ -58,7 +58,8 @@ from harness_plugins.grid_config import load_grid_config
 base, device, seeds = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3:]]
 data = yaml.safe_load(open(base))
 data["eval"]["device"] = device
-claim_run_dir(__import__("pathlib").Path(data["output"]), load_grid_config(base))
+yaml.safe_dump(data, open("/tmp/gpu-seeds-grids/all.yaml", "w"))
+claim_run_dir(__import__("pathlib").Path(data["output"]), load_grid_config("/tmp/gpu-seeds-grids/all.yaml"))
 keyed = [c for c in data["conditions"] if needs_attributions(parse_condition(c).spec)]
 rest = [c for c in data["conditions"] if c not in keyed and c != "pre"]
 groups = ([["pre", *keyed]] if "pre" in data["conditions"] else []) + [rest[i:i + 2] for i in range(0, len(rest), 2)]
@@ -106,4 +107,8 @@ while :; do
     fi
     sleep 45
 done
+# Each process recorded its own part as the run folder's grid.json; the whole grid is what the report plans by.
+python3 -c 'import sys; from pathlib import Path; from harness_plugins.grid import claim_run_dir
+from harness_plugins.grid_config import load_grid_config; claim_run_dir(Path(sys.argv[1]), load_grid_config(sys.argv[2]))' \
+    "$run_dir" /tmp/gpu-seeds-grids/all.yaml
 for f in "$logs"/*.log; do echo "== $(basename "$f"): $(grep -c . "$f") lines"; grep -v 'it/s]\|s/it]' "$f" | tail -4; done
