@@ -37,7 +37,8 @@ if [[ -n ${SETUP-1} ]]; then
     grid_out=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["output"])' "$base")
     # To resume on a fresh machine, carry the finished cells without their samples (the run.json and
     # results files decide that a cell is done; key-token cells need the attribution files):
-    #   mkdir -p .gpu/run-folder && tar -C results/smollm2-cpu/grid-v2 --exclude='samples_*' -cf - . | tar -C .gpu/run-folder -xf -
+    #   mkdir -p .gpu/run-folder && tar -C results/smollm2-cpu/grid-v2 --exclude='samples_*' --exclude='*seed0*' -cf - . | \
+    #       tar -C .gpu/run-folder -xf -     (6 MB; .gpu/whl.a the wheel's first 61 MiB keeps call 2 under 64 MiB)
     [[ -d .gpu/run-folder && ! -e /tmp/run-folder ]] && cp -r .gpu/run-folder /tmp/run-folder
     if [[ -L $grid_out || -z $(find "$grid_out" -type f 2>/dev/null | head -1) ]]; then
         mkdir -p /tmp/run-folder "$(dirname "$grid_out")" && rm -rf "$grid_out" && ln -s /tmp/run-folder "$grid_out"
