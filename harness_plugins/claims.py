@@ -64,9 +64,9 @@ def span(c: Comparison) -> tuple[float, float]:
 
 
 def _said(c: Comparison) -> str:
-    t = "" if c.seed_interval is None else f", t over seeds [{_pts(c.seed_interval.low)}, {_pts(c.seed_interval.high)}]"
-    return (f"{c.condition} - {c.baseline} = {_pts(c.delta)} points, 95% CI [{_pts(c.interval.low)}, "
-            f"{_pts(c.interval.high)}]{t}, Holm p = {c.p_holm:.3g} ({c.n_seeds} seed{'s' * (c.n_seeds != 1)})")
+    t = "" if c.seed_interval is None else f", t over seeds {c.seed_interval.points()}"
+    return (f"{c.condition} - {c.baseline} = {_pts(c.delta)} points, 95% CI {c.interval.points()}{t}, "
+            f"Holm p = {c.p_holm:.3g} ({c.n_seeds} seed{'s' * (c.n_seeds != 1)})")
 
 
 def gain_verdict(c: Comparison, at_floor: bool = False) -> str:

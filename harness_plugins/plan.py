@@ -122,12 +122,16 @@ def chance_level(dataset: str, source: str, limit: int | None = None) -> float:
     return statistics.mean(1 / len(ex.choices) for ex in examples)
 
 
+def grid_cells(datasets, conditions, students, seeds) -> tuple[Cell, ...]:
+    """Every cell of a grid: dataset x condition x student x seed."""
+    return tuple(Cell(d, parse_condition(c).spec, s, int(k)) for d in datasets for c in conditions for s in students
+                 for k in seeds)
+
+
 def plan(grid: GridConfig) -> Plan:
     """Every step of the grid, after checking what can fail before hours of training (GridConfig checked its
     own fields; here the rationale files are found)."""
-    conditions = [parse_condition(c).spec for c in grid.conditions]
-    cells = tuple(Cell(d, c, s, int(k)) for d in grid.datasets for c in conditions for s in grid.students
-                  for k in grid.seeds)
+    cells = grid_cells(grid.datasets, grid.conditions, grid.students, grid.seeds)
     rationales = {d: resolve_rationales(grid, d) for d in grid.datasets}
     steps: dict[str, Step] = {}
 

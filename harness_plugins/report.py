@@ -42,10 +42,6 @@ def _pct(x: float | None) -> str:
     return "" if x is None or math.isnan(x) else f"{100 * x:.1f}"
 
 
-def _span(interval) -> str:
-    return "" if interval is None else f"[{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]"
-
-
 def _p(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.3g}"
 
@@ -132,7 +128,8 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
             lines += ["", "| dataset | student | condition | vs | Δ | 95% CI of Δ | t CI | p | p (Holm) | seeds "
                           "| test |", "|" + "---|" * 11]
             lines += [f"| {c.dataset} | {c.student} | {c.condition} | {c.baseline} | {100 * c.delta:+.1f} | "
-                      f"{_span(c.interval)} | {_span(c.seed_interval)} | {_p(c.p_value)} | "
+                      f"{c.interval.points()} | {c.seed_interval.points() if c.seed_interval else ''} | "
+                      f"{_p(c.p_value)} | "
                       f"{_p(c.p_holm)} | {c.n_seeds} | {c.test} |" for c in rows]
         lines.append("")
     lines += training_markdown(list(training))

@@ -107,14 +107,13 @@ def unfinished_cells(dirs: RunDirs) -> list[str]:
 
 def planned_cells(run_dir: Path) -> list[str]:
     """The cell names the grid.json of ``cot-distill run`` lists (none for a folder without one)."""
-    from harness_plugins.plan import Cell
+    from harness_plugins.plan import grid_cells
 
     path = run_dir / "grid.json"
     if not path.is_file():
         return []
     grid = json.loads(path.read_text(encoding="utf-8"))
-    return [Cell(d, c, s, int(k)).name for d in grid["datasets"] for c in grid["conditions"]
-            for s in grid["students"] for k in grid["seeds"]]
+    return [c.name for c in grid_cells(grid["datasets"], grid["conditions"], grid["students"], grid["seeds"])]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ class Interval:
     low: float
     high: float
 
+    def points(self) -> str:
+        """``[-1.2, +3.4]``: a difference's interval in signed accuracy points."""
+        return f"[{100 * self.low:+.1f}, {100 * self.high:+.1f}]"
+
 
 @dataclass(frozen=True)
 class McNemar:
