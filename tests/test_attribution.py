@@ -125,7 +125,12 @@ def test_attribution_shapes_completeness_batching_and_resume(tiny_checkpoint, sa
     out.write_text("\n".join(lines[:4]) + "\n" + lines[4][:30])
     again = run_attribution(_config(tiny_checkpoint, rationales, out), examples)
     assert (again.done_before, again.attributed, again.dropped_broken_line) == (4, 2, True)
-    assert len(read_attributions(out)) == 6
+    parsed = read_attributions(out)
+    assert len(parsed) == 6
+    # The reader hands on what the completeness check needs: F(x) - F(baseline) and the error.
+    for row in (json.loads(line) for line in out.read_text().splitlines()):
+        assert parsed[row["id"]].gap == pytest.approx(row["f_input"] - row["f_baseline"])
+        assert parsed[row["id"]].completeness_error == row["completeness_error"]
 
 
 def test_attribution_file_from_another_tokenizer(tiny_checkpoint, sample_setup, tmp_path):
@@ -197,6 +202,7 @@ def test_key_tokens_are_cut_from_the_rationale_by_character_spans(styles, style,
         id=EX.id, dataset="obqa", rationale=enc.text, token_ids=[enc.input_ids[p] for p in enc.rationale],
         spans=enc.spans, scores=[0.0] * n, k=3, model="m", tokenizer_fingerprint="fp")) + "\n")
     row = read_attributions(path)[EX.id]
+    assert row.gap is None and row.completeness_error is None  # a file without F values reads as not recorded
     assert span_text(row, HARD, range(n)) == HARD
     # Every token alone is whole characters of the rationale (byte pieces widen to their character).
     for i in range(n):

@@ -50,6 +50,7 @@ class AttributionRow:
     tokenizer_fingerprint: str
     # |sum of scores - (F(x) - F(baseline))| / |F(x) - F(baseline)|: how far the path integral is from converged
     completeness_error: float | None = None
+    gap: float | None = None  # F(x) - F(baseline), what the scores should add up to; None: not recorded
 
     def top(self, k: int) -> list[int]:
         """Indices of the ``k`` highest-scoring tokens, in rationale order."""
@@ -123,8 +124,14 @@ def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[
         seen_fp = (fp, obj["model"])
         out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]), spans,
                                         tuple(float(s) for s in obj["scores"]), obj["model"], fp,
-                                        obj.get("completeness_error"))
+                                        obj.get("completeness_error"), _gap(obj))
     return out
+
+
+def _gap(obj: dict) -> float | None:
+    f_input, f_base = obj.get("f_input"), obj.get("f_baseline")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (f_input, f_base))
+    return float(f_input) - float(f_base) if numbers else None
 
 
 def span_text(row: AttributionRow, rationale: str, indices: Sequence[int]) -> str:
