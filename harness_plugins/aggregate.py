@@ -75,6 +75,7 @@ class Comparison:
     test: str
     one_model: bool  # one seed per condition: the test speaks for two trained models only
     seed_interval: stats.Interval | None = None  # the seed-level t test's own 95% interval of delta
+    cross_device: tuple[int, ...] = ()  # seeds whose two cells were trained on different (recorded) devices
 
 
 def _common_docs(runs: list[Run], where: str) -> list[str]:
@@ -156,6 +157,14 @@ def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
     return float(xb.mean() - xa.mean()), interval, test, 1, len(doc_ids), True
 
 
+def cross_device_seeds(ref: list[Run], other: list[Run]) -> tuple[int, ...]:
+    """Seeds of both sides whose cells record different training devices: there the difference holds what the
+    device alone moves as well as what the condition does (a cell without a recorded device is not judged)."""
+    ref_by = {r.seed: r.device for r in ref}
+    return tuple(sorted(r.seed for r in other
+                        if r.device and ref_by.get(r.seed) and r.device != ref_by[r.seed]))
+
+
 def aggregate(runs: list[Run], *, seed: int = 0,
               n_resamples: int = stats.N_RESAMPLES) -> tuple[list[Cell], list[Comparison]]:
     groups: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
@@ -169,10 +178,11 @@ def aggregate(runs: list[Run], *, seed: int = 0,
             ref = groups.get((c.dataset, c.student, c.metric, parse_condition(baseline).spec))
             if ref is None:
                 continue
-            delta, interval, test, n_seeds, n_docs, one = compare_runs(
-                ref, groups[(c.dataset, c.student, c.metric, c.condition)], seed=seed, n_resamples=n_resamples)
+            other = groups[(c.dataset, c.student, c.metric, c.condition)]
+            delta, interval, test, n_seeds, n_docs, one = compare_runs(ref, other, seed=seed, n_resamples=n_resamples)
             comparisons.append(Comparison(c.dataset, c.student, c.metric, c.condition, baseline, n_seeds, n_docs,
-                                          delta, interval, test.p_value, math.nan, test.test, one, test.interval))
+                                          delta, interval, test.p_value, math.nan, test.test, one, test.interval,
+                                          cross_device_seeds(ref, other)))
     return cells, _with_holm(comparisons)
 
 

@@ -31,7 +31,7 @@ METRIC_WORDS = {
 }
 CSV_FIELDS = ["dataset", "student", "metric", "condition", "task", "n_seeds", "n_docs", "mean", "sd", "ci_low",
               "ci_high", "invalid", "chance", "baseline", "delta", "delta_ci_low", "delta_ci_high", "delta_t_low",
-              "delta_t_high", "p_value", "p_holm", "test"]
+              "delta_t_high", "p_value", "p_holm", "test", "cross_device_seeds"]
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -44,6 +44,11 @@ def _pct(x: float | None) -> str:
 
 def _p(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.3g}"
+
+
+def _cross_device(c: Comparison) -> str:
+    return f"; cross-device: seed{'s' * (len(c.cross_device) > 1)} {', '.join(map(str, c.cross_device))}" \
+        if c.cross_device else ""
 
 
 def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
@@ -62,8 +67,9 @@ def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
         for c in rows:
             t = c.seed_interval if c else None
             writer.writerow(base + ([c.baseline, _num(c.delta), _num(c.interval.low), _num(c.interval.high),
-                                     _num(t and t.low), _num(t and t.high), _num(c.p_value), _num(c.p_holm), c.test]
-                                    if c else [""] * 9))
+                                     _num(t and t.low), _num(t and t.high), _num(c.p_value), _num(c.p_holm), c.test,
+                                     " ".join(map(str, c.cross_device))]
+                                    if c else [""] * 10))
     return buf.getvalue()
 
 
@@ -113,6 +119,10 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
         lines += ["**One seed:** where `seeds` is 1, p is an exact McNemar test over eval docs of one trained model "
                   "per condition. It holds for those two models only, not for the conditions: train more seeds to "
                   "test a condition.", ""]
+    if any(c.cross_device for c in comparisons):
+        lines += ["**Devices:** a comparison whose test ends in *cross-device* pairs, for the seeds it names, a cell "
+                  "trained on one device with one trained on another (the per-run table's device column): its Δ "
+                  "holds what the device alone moves as well as what the condition does.", ""]
     lines += claims.to_markdown(verdicts)
     for metric in dict.fromkeys(c.metric for c in cells):
         lines += [f"## {metric}", "", METRIC_WORDS.get(metric, metric), "",
@@ -130,7 +140,7 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
             lines += [f"| {c.dataset} | {c.student} | {c.condition} | {c.baseline} | {100 * c.delta:+.1f} | "
                       f"{c.interval.points()} | {c.seed_interval.points() if c.seed_interval else ''} | "
                       f"{_p(c.p_value)} | "
-                      f"{_p(c.p_holm)} | {c.n_seeds} | {c.test} |" for c in rows]
+                      f"{_p(c.p_holm)} | {c.n_seeds} | {c.test}{_cross_device(c)} |" for c in rows]
         lines.append("")
     lines += training_markdown(list(training))
     return "\n".join(lines)

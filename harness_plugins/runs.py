@@ -32,6 +32,7 @@ class Run:
     invalid: float | None  # share of outputs with no extractable label (generation metrics)
     version: object
     docs: Mapping[str, DocScore] = field(repr=False)  # by example id (results.read_samples)
+    device: str | None = None  # where it was trained, as run.json records it (None: not recorded)
 
     @property
     def cell(self) -> str:
@@ -59,6 +60,8 @@ def load_run(run_dir: str | Path) -> list[Run]:
     """One ``Run`` per metric that ``run.json`` lists, scored from lm-eval's files."""
     run_dir = Path(run_dir)
     info = _read_run_json(run_dir)
+    training = info.get("training") if isinstance(info.get("training"), dict) else {}
+    device = training.get("device") if isinstance(training.get("device"), str) else None
     runs = []
     for metric, score in sorted(info["metrics"].items()):
         where = run_dir / "run.json"
@@ -77,7 +80,8 @@ def load_run(run_dir: str | Path) -> list[Run]:
             path=run_dir, dataset=str(info["dataset"]), condition=str(info["condition"]),
             student=str(info["student"]), seed=int(info["seed"]), metric=metric, task=task,
             value=float(entry[key]), invalid=None if invalid is None else float(invalid),
-            version=results.version(task), docs=read_samples(samples_path(results, task), metric, filter_name)))
+            version=results.version(task), docs=read_samples(samples_path(results, task), metric, filter_name),
+            device=device))
     return runs
 
 

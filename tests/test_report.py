@@ -459,6 +459,43 @@ def test_training_per_run_shows_each_cells_measured_controls(tmp_path):
     assert "| csqa | tiny | post | 0 |  |  |  |  |  |  |  |  |  |  |" in table
 
 
+def _set_device(rd: Path, cell: str, device: str | None) -> None:
+    run = rd / "runs" / cell / "run.json"
+    info = json.loads(run.read_text())
+    info["training"] = {"device": device} if device else {}
+    run.write_text(json.dumps(info))
+
+
+def test_a_comparison_pairing_cells_of_different_devices_names_those_seeds(tmp_path):
+    """Seed 1's post ran on a GPU, its none on a CPU: post - none is marked for seed 1 (and only it); a seed
+    whose cells record no device, or the same one, is not; pre - none, every seed on one device, is not."""
+    rd = _grid(tmp_path)
+    for seed in range(3):
+        for condition in ("none", "pre", "post"):
+            device = None if seed == 0 else "cpu (x86_64, native bf16)"
+            _set_device(rd, f"csqa__{condition}__tiny__seed{seed}", device)
+    _set_device(rd, "csqa__post__tiny__seed1", "cuda (NVIDIA H200)")
+    _set_device(rd, "csqa__post__tiny__seed0", "cuda (NVIDIA H200)")  # its none records nothing: not judged
+    report = build_report(rd, n_resamples=200)
+    by = {(c.metric, c.condition, c.baseline): c.cross_device for c in report.comparisons}
+    assert by[("acc", "post", "none")] == (1,) and by[("acc", "post", "pre")] == (1,)
+    assert by[("acc", "pre", "none")] == () and by[("exact_match", "pre", "none")] == ()
+    lines = report.markdown.splitlines()
+    assert any(line.startswith("**Devices:**") for line in lines)
+    row = next(line for line in lines if line.startswith("| csqa | tiny | post | none |"))
+    assert row.endswith("; cross-device: seed 1 |")
+    assert not any(line.startswith("| csqa | tiny | pre | none |") and "cross-device" in line for line in lines)
+    rows = list(csv.DictReader((rd / "report.csv").open()))
+    assert {(r["condition"], r["baseline"], r["cross_device_seeds"]) for r in rows if r["metric"] == "acc"} >= {
+        ("post", "none", "1"), ("pre", "none", "")}
+    assert "cross-device: 1" in next(v.evidence for v in report.verdicts if v.claim == "post beats pre")
+
+
+def test_no_device_marks_where_every_pair_shares_a_device(tmp_path):
+    markdown = build_report(_grid(tmp_path), n_resamples=200).markdown
+    assert "**Devices:**" not in markdown and "cross-device" not in markdown
+
+
 def test_several_grids_report_as_one_and_a_cell_in_two_is_refused(tmp_path, capsys):
     """Two students run as two grids (another precision, another machine) give one report: each student's
     conditions are compared within that student only. The same cell in both folders is ambiguous."""
