@@ -93,13 +93,12 @@ def check_bf16_is_native(grid: GridConfig, the_plan: Plan) -> None:
     """A grid that trains or scores in bf16 where bf16 is only emulated (a CPU without AVX512-BF16 or AMX: a
     matmul ~100x slower than fp32, measured) would run for days; taking fp32 there instead would make its new
     cells incomparable with the finished ones. So it stops before any work and says where it can run."""
-    if not any(needed(the_plan, step) for step in the_plan.steps):
-        return
     asks = (("train.mixed_precision", grid.train.get("mixed_precision"), pick_device(None)),
             ("eval.dtype", grid.eval.dtype, pick_device(grid.eval.device)))
     slow = [(name, device) for name, value, device in asks
             if value in ("bf16", "bfloat16") and not bf16_is_fast(device)]
-    if slow:
+    # A finished grid asks nothing of the machine, so it still resumes (and reports) anywhere.
+    if slow and any(needed(the_plan, step) for step in the_plan.steps):
         name, device = slow[0]
         raise DataError(f"the grid asks for bf16 but this {device} only emulates it (~100x slower than fp32): run "
                         "it on a CPU with AVX512-BF16 or AMX, or a GPU (another precision needs another output folder: "

@@ -376,3 +376,5 @@ def test_a_bf16_grid_stops_before_any_work_where_bf16_is_only_emulated(tmp_path,
     if section == "eval":  # bf16 training is left out: accelerate's state is per process (see test_trainer)
         monkeypatch.setattr(grid_module, "bf16_is_fast", lambda device: True)
         assert main(["run", str(config)]) == 0
+        monkeypatch.setattr(grid_module, "bf16_is_fast", lambda device: False)
+        assert main(["run", str(config)]) == 0  # finished: nothing left to run in bf16, so nothing refused
