@@ -77,6 +77,11 @@ class Comparison:
     seed_interval: stats.Interval | None = None  # the seed-level t test's own 95% interval of delta
     cross_device: tuple[int, ...] = ()  # seeds whose two cells were trained on different (recorded) devices
 
+    def cross_device_note(self) -> str:
+        """How the report and the claims' evidence name those seeds ("" for none)."""
+        seeds = ", ".join(map(str, self.cross_device))
+        return f"cross-device: seed{'s' * (len(self.cross_device) > 1)} {seeds}" if self.cross_device else ""
+
 
 def _common_docs(runs: list[Run], where: str) -> list[str]:
     ids = set.intersection(*(set(r.docs) for r in runs))

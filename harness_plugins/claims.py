@@ -67,7 +67,7 @@ def _said(c: Comparison) -> str:
     t = "" if c.seed_interval is None else f", t over seeds {c.seed_interval.points()}"
     return (f"{c.condition} - {c.baseline} = {_pts(c.delta)} points, 95% CI {c.interval.points()}{t}, "
             f"Holm p = {c.p_holm:.3g} ({c.n_seeds} seed{'s' * (c.n_seeds != 1)}"
-            f"{'; cross-device: ' + ', '.join(map(str, c.cross_device)) if c.cross_device else ''})")
+            f"{'; ' + c.cross_device_note() if c.cross_device else ''})")
 
 
 def gain_verdict(c: Comparison, at_floor: bool = False) -> str:

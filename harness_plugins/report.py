@@ -46,11 +46,6 @@ def _p(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.3g}"
 
 
-def _cross_device(c: Comparison) -> str:
-    return f"; cross-device: seed{'s' * (len(c.cross_device) > 1)} {', '.join(map(str, c.cross_device))}" \
-        if c.cross_device else ""
-
-
 def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
     """One row per cell x baseline (a cell without comparisons: one row, baseline empty); fractions."""
     by_cell: dict[tuple, list[Comparison]] = {}
@@ -139,8 +134,8 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
                           "| test |", "|" + "---|" * 11]
             lines += [f"| {c.dataset} | {c.student} | {c.condition} | {c.baseline} | {100 * c.delta:+.1f} | "
                       f"{c.interval.points()} | {c.seed_interval.points() if c.seed_interval else ''} | "
-                      f"{_p(c.p_value)} | "
-                      f"{_p(c.p_holm)} | {c.n_seeds} | {c.test}{_cross_device(c)} |" for c in rows]
+                      f"{_p(c.p_value)} | {_p(c.p_holm)} | {c.n_seeds} | "
+                      f"{'; '.join(filter(None, (c.test, c.cross_device_note())))} |" for c in rows]
         lines.append("")
     lines += training_markdown(list(training))
     return "\n".join(lines)

@@ -488,7 +488,7 @@ def test_a_comparison_pairing_cells_of_different_devices_names_those_seeds(tmp_p
     rows = list(csv.DictReader((rd / "report.csv").open()))
     assert {(r["condition"], r["baseline"], r["cross_device_seeds"]) for r in rows if r["metric"] == "acc"} >= {
         ("post", "none", "1"), ("pre", "none", "")}
-    assert "cross-device: 1" in next(v.evidence for v in report.verdicts if v.claim == "post beats pre")
+    assert "(3 seeds; cross-device: seed 1)" in next(v.evidence for v in report.verdicts if v.claim == "post beats pre")
 
 
 def test_no_device_marks_where_every_pair_shares_a_device(tmp_path):
