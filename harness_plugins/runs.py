@@ -56,12 +56,17 @@ def _read_run_json(run_dir: Path) -> dict:
     return info
 
 
+def _training_facts(info: dict) -> dict:
+    """run.json's ``training`` (the trainer's measurements; empty for cells finished before it was recorded)."""
+    return info["training"] if isinstance(info.get("training"), dict) else {}
+
+
 def load_run(run_dir: str | Path) -> list[Run]:
     """One ``Run`` per metric that ``run.json`` lists, scored from lm-eval's files."""
     run_dir = Path(run_dir)
     info = _read_run_json(run_dir)
-    training = info.get("training") if isinstance(info.get("training"), dict) else {}
-    device = training.get("device") if isinstance(training.get("device"), str) else None
+    device = _training_facts(info).get("device")
+    device = device if isinstance(device, str) else None
     runs = []
     for metric, score in sorted(info["metrics"].items()):
         where = run_dir / "run.json"
@@ -143,10 +148,9 @@ def load_training(dirs: RunDirs) -> list[Training]:
     for d in _cell_dirs(dirs):
         if (d / "run.json").exists():
             info = _read_run_json(d)
-            facts = info.get("training") if isinstance(info.get("training"), dict) else {}
             out.append(Training(d.name, str(info["dataset"]), str(info["student"]), str(info["condition"]),
                                 int(info["seed"]), info.get("examples"), info.get("dropped"), info.get("truncated"),
-                                facts))
+                                _training_facts(info)))
     return out
 
 
