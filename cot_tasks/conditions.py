@@ -8,6 +8,8 @@ in the ``CONDITIONS`` registry. The target is the text that follows
 ``none``                          ``" A"``
 ``pre``                           ``" <rationale>\\nAnswer: A"`` (reasoning first)
 ``post``                          ``" A. <rationale>"``
+(in the cloze formulation, ``ctx.formulation == "cf"``, the answer text stands wherever the letter does:
+``" <text>"``, ``" <rationale>\\nAnswer: <text>"``, ``" <text>\\n<rationale>"``)
 ``shuffled_post`` / ``shuffled_pre``  the rationale's words in a seeded random order
 ``masked_post:P``                 whole words holding a fraction P of the rationale's student tokens
                                   -> as many ``MASK`` tokens (length-matched, +-1 student token)
@@ -44,7 +46,7 @@ from typing import Any, Callable, Mapping
 
 from cot_tasks import controls
 from cot_tasks.errors import DataError
-from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER
+from cot_tasks.prompts import ANSWER_CUE, MCF, TARGET_DELIMITER, gold_label
 from cot_tasks.records import Example
 
 # One GPT-2 token each after a space; plain text so any tokenizer can spell them (a vocabulary
@@ -77,12 +79,14 @@ class ConditionContext:
     ``pool``: ``{id: normalised rationale}`` of the training set (``other_post``).
     ``tokenizer``: the student tokenizer (``@tokens`` variants, length-matched controls).
     ``extras``: room for stage outputs later conditions need (e.g. attribution scores).
+    ``formulation``: what the label is, the gold letter (``mcf``) or the gold answer text (``cf``).
     """
 
     pool: Mapping[str, str] = field(default_factory=dict)
     tokenizer: Any = None
     token_level: bool = False
     extras: Mapping[str, Any] = field(default_factory=dict)
+    formulation: str = MCF
 
 
 @dataclass(frozen=True)
@@ -134,27 +138,32 @@ def _student_tokenizer(name: str, ctx: ConditionContext):
     return ctx.tokenizer
 
 
-def _post(example: Example, body: str) -> Target:
-    # Label first: the first target token is the label, so the label-first task scores it.
-    return Target(head=f"{TARGET_DELIMITER}{example.answer}.", body=body)
+def _post(example: Example, body: str, ctx: ConditionContext) -> Target:
+    # Label first: the target opens with the label, so the label-first task scores it.
+    label = gold_label(example, ctx.formulation)
+    if ctx.formulation == MCF:
+        return Target(head=f"{TARGET_DELIMITER}{label}.", body=body)
+    # CF: a line break, not ". ", ends the answer text: byte-level BPEs merge punctuation runs ("(loose)." ->
+    # ")."), so the target would not open with the tokens lm-eval scores for the text; whitespace never merges.
+    return Target(head=f"{TARGET_DELIMITER}{label}" + ("\n" if body else ""), body=body.lstrip(" "))
 
 
-def _pre(example: Example, body: str) -> Target:
-    return Target(head="", body=body, tail=f"\n{ANSWER_CUE} {example.answer}")
+def _pre(example: Example, body: str, ctx: ConditionContext) -> Target:
+    return Target(head="", body=body, tail=f"\n{ANSWER_CUE} {gold_label(example, ctx.formulation)}")
 
 
 # -- the conditions ---------------------------------------------------------
 
 def cond_none(example, rationale, rng, ctx, arg) -> Target:
-    return Target(head=f"{TARGET_DELIMITER}{example.answer}")
+    return Target(head=f"{TARGET_DELIMITER}{gold_label(example, ctx.formulation)}")
 
 
 def cond_pre(example, rationale, rng, ctx, arg) -> Target:
-    return _pre(example, " " + rationale)
+    return _pre(example, " " + rationale, ctx)
 
 
 def cond_post(example, rationale, rng, ctx, arg) -> Target:
-    return _post(example, " " + rationale)
+    return _post(example, " " + rationale, ctx)
 
 
 def _shuffled(rationale, rng, ctx) -> str:
@@ -164,32 +173,32 @@ def _shuffled(rationale, rng, ctx) -> str:
 
 
 def cond_shuffled_post(example, rationale, rng, ctx, arg) -> Target:
-    return _post(example, _shuffled(rationale, rng, ctx))
+    return _post(example, _shuffled(rationale, rng, ctx), ctx)
 
 
 def cond_shuffled_pre(example, rationale, rng, ctx, arg) -> Target:
-    return _pre(example, _shuffled(rationale, rng, ctx))
+    return _pre(example, _shuffled(rationale, rng, ctx), ctx)
 
 
 def cond_masked_post(example, rationale, rng, ctx, arg) -> Target:
     tokenizer = _student_tokenizer("masked_post", ctx)
-    return _post(example, controls.masked_body(tokenizer, rationale, arg, rng, MASK))
+    return _post(example, controls.masked_body(tokenizer, rationale, arg, rng, MASK), ctx)
 
 
 def cond_filler_post(example, rationale, rng, ctx, arg) -> Target:
-    return _post(example, controls.filler_body(_student_tokenizer("filler_post", ctx), rationale, FILLER))
+    return _post(example, controls.filler_body(_student_tokenizer("filler_post", ctx), rationale, FILLER), ctx)
 
 
 def cond_other_post(example, rationale, rng, ctx, arg) -> Target:
     others = sorted(i for i in ctx.pool if i != example.id)
     if not others:
         raise DataError("condition 'other_post' needs at least two examples with rationales")
-    return _post(example, " " + ctx.pool[rng.choice(others)])
+    return _post(example, " " + ctx.pool[rng.choice(others)], ctx)
 
 
 def cond_answer_masked_post(example, rationale, rng, ctx, arg) -> Target:
     rationale = controls.remove_answer(rationale, example.answer_text or "")
-    return _post(example, " " + rationale if rationale else "")
+    return _post(example, " " + rationale if rationale else "", ctx)
 
 
 # -- key tokens (third finding): need ctx.extras["attributions"] from `cot-distill attribute` --
@@ -208,14 +217,14 @@ def cond_keytokens_post(example, rationale, rng, ctx, arg) -> Target:
     from cot_tasks.rationales.keytokens import key_tokens
 
     text = key_tokens(_attribution_row(example, ctx), rationale, arg)
-    return _post(example, " " + text if text else "")
+    return _post(example, " " + text if text else "", ctx)
 
 
 def cond_random_post(example, rationale, rng, ctx, arg) -> Target:
     from cot_tasks.rationales.keytokens import random_tokens
 
     text = random_tokens(_attribution_row(example, ctx), rationale, arg, rng)
-    return _post(example, " " + text if text else "")
+    return _post(example, " " + text if text else "", ctx)
 
 
 def _count(value: str) -> int:

@@ -10,12 +10,13 @@ depend on which other examples are in the set.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from cot_tasks import controls
 from cot_tasks.conditions import CONDITIONS, Condition, ConditionContext, Target, normalise, parse_condition
 from cot_tasks.errors import DataError
+from cot_tasks.prompts import MCF
 from cot_tasks.records import Example
 
 
@@ -33,7 +34,7 @@ def make_target(example: Example, rationale: str, condition: str | Condition, *,
         raise DataError(f"example {example.id!r} has no gold answer; cannot build a training target")
     ctx = ctx or ConditionContext()
     if ctx.token_level != cond.token_level:
-        ctx = ConditionContext(ctx.pool, ctx.tokenizer, cond.token_level, ctx.extras)
+        ctx = replace(ctx, token_level=cond.token_level)
     rng = example_rng(seed, cond, example.id)
     return CONDITIONS[cond.name].fn(example, normalise(rationale), rng, ctx, cond.arg)
 
@@ -89,11 +90,12 @@ def _measure(report: TargetReport, cond: Condition, kept, targets: Sequence[Targ
 def build_targets(examples: Sequence[Example], rationales: Mapping[str, str] | None,
                   condition: str | Condition, *, seed: int = 0, tokenizer: Any = None,
                   source: str = "rationales", extras: Mapping[str, Any] | None = None,
-                  ) -> tuple[list[tuple[Example, Target]], TargetReport]:
+                  formulation: str = MCF) -> tuple[list[tuple[Example, Target]], TargetReport]:
     """Targets for a training set, dropping (and counting) examples without a rationale.
 
     ``rationales`` maps id -> rationale text; None is allowed only for ``none``
     (then every example is kept). ``source`` names the rationale file in errors.
+    ``formulation``: the label is the gold letter (``mcf``) or the gold answer text (``cf``).
     """
     cond = parse_condition(condition)
     report = TargetReport(total=len(examples))
@@ -101,7 +103,8 @@ def build_targets(examples: Sequence[Example], rationales: Mapping[str, str] | N
         if cond.name != "none":
             raise DataError(f"condition {cond.spec!r} needs a rationale file")
         report.joined = len(examples)
-        return [(ex, make_target(ex, "", cond, seed=seed)) for ex in examples], report
+        ctx = ConditionContext(formulation=formulation)
+        return [(ex, make_target(ex, "", cond, seed=seed, ctx=ctx)) for ex in examples], report
     kept = []
     for ex in examples:
         text = rationales.get(ex.id)
@@ -113,7 +116,8 @@ def build_targets(examples: Sequence[Example], rationales: Mapping[str, str] | N
     if not kept:
         raise DataError(f"no example ids join the rationale ids (0 of {len(examples)} joined, "
                         f"{len(rationales)} rationales)", path=source)
-    ctx = ConditionContext(pool={ex.id: text for ex, text in kept}, tokenizer=tokenizer, extras=extras or {})
+    ctx = ConditionContext(pool={ex.id: text for ex, text in kept}, tokenizer=tokenizer, extras=extras or {},
+                           formulation=formulation)
     targets = [make_target(ex, text, cond, seed=seed, ctx=ctx) for ex, text in kept]
     _measure(report, cond, kept, targets, tokenizer)
     return [(ex, target) for (ex, _), target in zip(kept, targets)], report

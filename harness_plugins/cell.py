@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
-from cot_tasks.names import GEN_TASKS, METRICS, tasks_for
+from cot_tasks.names import FORMULATION_METRICS, GEN_TASKS, tasks_for
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step, pre_cell
 from trainers.config import TrainConfig
@@ -20,7 +20,8 @@ from trainers.run_folder import write_json
 def cell_config(grid: GridConfig, cell: Cell, output: Path, rationale_file: str,
                 attributions: str | None = None) -> TrainConfig:
     return TrainConfig.from_dict({**grid.train, "dataset": cell.dataset, "condition": cell.condition,
-                                  "student": cell.student, "seed": cell.seed, "rationales": rationale_file,
+                                  "formulation": cell.formulation, "student": cell.student, "seed": cell.seed,
+                                  "rationales": rationale_file,
                                   "attributions": attributions, "source": grid.source, "output": str(output)})
 
 
@@ -136,7 +137,7 @@ def attribute(plan: Plan, pre: Cell) -> Path:
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
         source=grid.source, steps=grid.attribution.steps, baseline=grid.attribution.baseline,
-        device=grid.eval.device, limit=grid.train.get("limit")))
+        device=grid.eval.device, limit=grid.train.get("limit"), formulation=pre.formulation))
     print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
     errors = [r.completeness_error for r in read_attributions(path).values() if r.completeness_error is not None]
     write_json(plan.attribution_done_file(pre), {**attribution_made_by(plan, pre), "attributed": report.done_before
@@ -164,9 +165,11 @@ def attribution_made_by(plan: Plan, pre: Cell) -> dict:
     from trainers.data import file_sha256
 
     grid = plan.grid
-    return {"model": plan.attribution_model(pre), "steps": grid.attribution.steps,
+    made = {"model": plan.attribution_model(pre), "steps": grid.attribution.steps,
             "baseline": grid.attribution.baseline, "rationales_sha256": file_sha256(plan.rationales[pre.dataset]),
             "limit": grid.train.get("limit")}
+    # What the label is decides the score attributed; MCF files from before the cloze formulation lack the key.
+    return made if pre.formulation == "mcf" else {**made, "formulation": pre.formulation}
 
 
 def attribution_complete(plan: Plan, pre: Cell) -> bool:
@@ -183,7 +186,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
     from harness_plugins.evaluate import evaluate_checkpoint
     from harness_plugins.results import results_for_task, samples_path, split_key
 
-    sources = tasks_for(cell.condition, cell.dataset)
+    sources = tasks_for(cell.condition, cell.dataset, cell.formulation)
     common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
                   limit=grid.eval.limit, dtype=grid.eval.dtype, trust_remote_code=trust_remote_code, quiet=quiet)
     gen = sources["exact_match"].task
@@ -195,7 +198,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
             metadata["limit"] = grid.eval.limit
     evaluate_checkpoint(checkpoint, [sources["acc"].task], metadata=metadata, **common)
     metrics = {}
-    for name in METRICS:
+    for name in FORMULATION_METRICS[cell.formulation]:
         task, key = sources[name]
         results = results_for_task(eval_dir, task)
         filter_name = split_key(key)[1]
@@ -237,6 +240,7 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
     shutil.rmtree(eval_dir, ignore_errors=True)
     metrics = evaluate_cell(grid, cell, config.output, eval_dir, config.trust_remote_code, quiet=not verbose)
     row = {"dataset": cell.dataset, "condition": cell.condition, "kind": condition_kind(cell.condition),
+           **({"formulation": cell.formulation} if cell.formulation != "mcf" else {}),
            "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
            "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
            "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve()),

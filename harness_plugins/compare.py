@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.names import commit_task, gen_task, label_task
-from cot_tasks.records import DATASETS
+from cot_tasks.names import TASK_FACTS
 from harness_plugins.baselines import Baseline, load_baselines
 from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results, split_key
 from harness_plugins.runs import load_grid
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
 BUILTIN_TASKS = {"commonsense_qa": "csqa", "openbookqa": "obqa"}
-TASK_DATASETS = {**{task(d): d for task in (label_task, gen_task, commit_task) for d in DATASETS}, **BUILTIN_TASKS}
+TASK_DATASETS = {**{task: dataset for task, (dataset, _) in TASK_FACTS.items()}, **BUILTIN_TASKS}
 # Per-doc correctness metrics and the published metric they are comparable with. A
 # generated label that is parsed and exact-matched is accuracy, as in Ho et al.'s numbers.
 # ``invalid`` (the gen tasks' share of outputs without a label) is no accuracy: not compared.

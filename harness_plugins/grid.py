@@ -32,7 +32,6 @@ from pathlib import Path
 
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_atomic
-from cot_tasks.names import METRICS
 from harness_plugins.cell import finished, needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
@@ -42,7 +41,7 @@ from trainers.run_folder import write_json
 
 GRID_FILE = "grid.json"
 CSV_COLUMNS = ("dataset", "student", "condition", "seed", "metric", "value", "n_docs", "invalid", "chance", "task",
-               "key", "kind", "teacher", "rationales", "examples", "dropped", "truncated", "checkpoint")
+               "key", "kind", "formulation", "teacher", "rationales", "examples", "dropped", "truncated", "checkpoint")
 
 
 def prepare(grid: GridConfig) -> tuple[Plan, dict[str, float]]:
@@ -118,8 +117,8 @@ def csv_rows(rows: list[dict]) -> list[dict]:
     """One flat row per run x metric (the run's identity repeated)."""
     out = []
     for row in rows:
-        identity = {k: v for k, v in row.items() if k != "metrics"}
-        out += [{**identity, "metric": name, **row["metrics"][name]} for name in METRICS]
+        identity = {"formulation": "mcf", **{k: v for k, v in row.items() if k != "metrics"}}
+        out += [{**identity, "metric": name, **score} for name, score in row["metrics"].items()]
     return out
 
 
@@ -136,14 +135,15 @@ def format_table(rows: list[dict]) -> str:
     one line per student/condition, in percent and in the report's condition order."""
     from harness_plugins.aggregate import condition_key
 
-    columns = ("acc %", "exact_match %", "invalid %")
+    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    columns = [f"{m} %" for m in metrics] + ["invalid %"]
     keys = sorted(dict.fromkeys((r["student"], r["condition"]) for r in rows),
                   key=lambda k: (k[0], condition_key(k[1])))
     width = max([len("student / condition")] + [len(f"{s} / {c}") for s, c in keys])
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == dataset]
-        n_docs = sorted({r["metrics"][m]["n_docs"] for r in mine for m in METRICS})
+        n_docs = sorted({score["n_docs"] for r in mine for score in r["metrics"].values()})
         chance = sorted({r["chance"] for r in mine if r.get("chance") is not None})
         lines += ["", f"{dataset}: {'/'.join(map(str, n_docs))} eval docs, chance "
                   + ("/".join(f"{100 * c:.1f}%" for c in chance) or "unknown"),
@@ -152,7 +152,7 @@ def format_table(rows: list[dict]) -> str:
             runs = [r for r in mine if (r["student"], r["condition"]) == (s, c)]
             if not runs:
                 continue
-            vals = [statistics.mean(r["metrics"][m]["value"] for r in runs) for m in METRICS]
+            vals = [statistics.mean(r["metrics"][m]["value"] for r in runs) for m in metrics]
             vals.append(statistics.mean(r["metrics"]["exact_match"]["invalid"] for r in runs))
             lines.append(f"{s} / {c}".ljust(width) + "".join(f"  {100 * v:13.1f}" for v in vals))
     return "\n".join(lines[1:])

@@ -16,6 +16,7 @@ import trainers
 from cot_tasks.conditions import parse_condition
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
+from cot_tasks.prompts import FORMULATIONS
 from cot_tasks.records import DATASETS
 from trainers.config import TrainConfig
 
@@ -65,6 +66,8 @@ class GridConfig:
     conditions: list[str] = field(default_factory=lambda: ["none", "post"])
     students: list[str] = field(default_factory=lambda: ["tiny"])
     seeds: list[int] = field(default_factory=lambda: [0])
+    # mcf: lettered options, the label is a letter; cf (cloze): no options, the label is the answer text.
+    formulation: str = "mcf"
     # Per dataset: a rationale file, or "sample" for the bundled sample's rationales.
     rationales: dict[str, str] = field(default_factory=dict)
     # Who wrote the rationales (recorded in run.json).
@@ -174,6 +177,8 @@ def _check_values(grid: GridConfig, fail) -> None:
             parse_condition(condition)
         except DataError as err:
             raise fail(str(err), f"conditions[{i}]") from None
+    if grid.formulation not in FORMULATIONS:
+        raise fail(f"unknown formulation {grid.formulation!r} (known: {', '.join(FORMULATIONS)})", "formulation")
     for i, seed in enumerate(grid.seeds):
         if seed < 0:
             raise fail(f"seeds are whole numbers >= 0, got {seed}", f"seeds[{i}]")
@@ -202,7 +207,8 @@ def _check_values(grid: GridConfig, fail) -> None:
     if "attributions" in grid.train:
         raise fail("the grid makes the attribution files itself; choose the model with attribution_model",
                    "train.attributions")
-    for key in sorted({"dataset", "condition", "student", "seed", "rationales", "output", "source"} & set(grid.train)):
+    for key in sorted({"dataset", "condition", "student", "seed", "rationales", "output", "source",
+                       "formulation"} & set(grid.train)):
         raise fail(f"set {key} at the top level of the grid, not under train", f"train.{key}")
 
 

@@ -101,8 +101,10 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     source = str(sources.pop() if len(sources) == 1 else run_info.get("source") or train_config.get("source")
                  or "unknown")
     # The gen pass first: a commit task reads its samples.
+    formulation = str(run_info.get("formulation", "mcf"))
     tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()) or
-                   [m.task for m in tasks_for(condition, dataset).values()], key=lambda t: t not in GEN_TASKS)
+                   [m.task for m in tasks_for(condition, dataset, formulation).values()],
+                   key=lambda t: t not in GEN_TASKS)
     name = f"cot-distill-{dataset}-{condition}-{Path(student).name}" + (
         f"-seed{run_info['seed']}" if run_info.get("seed") is not None else "")
     meta: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cot_tasks.conditions import needs_attributions, parse_condition
 from cot_tasks.errors import DataError
+from cot_tasks.prompts import MCF
 from harness_plugins.grid_config import GridConfig
 
 
@@ -32,14 +33,20 @@ class Cell:
     condition: str
     student: str
     seed: int
+    formulation: str = MCF
 
     @property
     def student_slug(self) -> str:
         return re.sub(r"[^A-Za-z0-9._-]+", "-", self.student.strip("/")).strip("-")
 
     @property
+    def dataset_tag(self) -> str:
+        """The dataset, and the formulation where it is not MCF (so a CF cell never shares an MCF cell's name)."""
+        return self.dataset if self.formulation == MCF else f"{self.dataset}__{self.formulation}"
+
+    @property
     def name(self) -> str:
-        return f"{self.dataset}__{parse_condition(self.condition).slug}__{self.student_slug}__seed{self.seed}"
+        return f"{self.dataset_tag}__{parse_condition(self.condition).slug}__{self.student_slug}__seed{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class Plan:
         return self.out / "claims" / f"{step.kind}__{step.cell.name}.json"
 
     def attribution_file(self, cell: Cell) -> Path:
-        return self.out / "attributions" / f"{cell.dataset}__{cell.student_slug}__seed{cell.seed}.jsonl"
+        return self.out / "attributions" / f"{cell.dataset_tag}__{cell.student_slug}__seed{cell.seed}.jsonl"
 
     def attribution_done_file(self, cell: Cell) -> Path:
         """Written when the attribution file is complete: a new machine (no pre checkpoint) needs no redo."""
@@ -86,7 +93,7 @@ class Plan:
 
 
 def pre_cell(cell: Cell) -> Cell:
-    return Cell(cell.dataset, "pre", cell.student, cell.seed)
+    return Cell(cell.dataset, "pre", cell.student, cell.seed, cell.formulation)
 
 
 def resolve_rationales(grid: GridConfig, dataset: str) -> str:
@@ -122,16 +129,16 @@ def chance_level(dataset: str, source: str, limit: int | None = None) -> float:
     return statistics.mean(1 / len(ex.choices) for ex in examples)
 
 
-def grid_cells(datasets, conditions, students, seeds) -> tuple[Cell, ...]:
-    """Every cell of a grid: dataset x condition x student x seed."""
-    return tuple(Cell(d, parse_condition(c).spec, s, int(k)) for d in datasets for c in conditions for s in students
-                 for k in seeds)
+def grid_cells(datasets, conditions, students, seeds, formulation: str = MCF) -> tuple[Cell, ...]:
+    """Every cell of a grid: dataset x condition x student x seed, in the grid's one formulation."""
+    return tuple(Cell(d, parse_condition(c).spec, s, int(k), formulation) for d in datasets for c in conditions
+                 for s in students for k in seeds)
 
 
 def plan(grid: GridConfig) -> Plan:
     """Every step of the grid, after checking what can fail before hours of training (GridConfig checked its
     own fields; here the rationale files are found)."""
-    cells = grid_cells(grid.datasets, grid.conditions, grid.students, grid.seeds)
+    cells = grid_cells(grid.datasets, grid.conditions, grid.students, grid.seeds, grid.formulation)
     rationales = {d: resolve_rationales(grid, d) for d in grid.datasets}
     steps: dict[str, Step] = {}
 

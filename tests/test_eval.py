@@ -10,13 +10,18 @@ import sys
 import pytest
 
 from cot_tasks.data import EVAL_SPLIT, load_split
-from cot_tasks.names import GEN_GROUP, GEN_TASKS, GROUP, LABEL_TASKS, commit_task, gen_task, label_task
+from cot_tasks.names import GEN_GROUP, GROUP, commit_task, gen_task, label_task
 from cot_tasks.prompts import TARGET_DELIMITER, commit_context, render_prompt
+from cot_tasks.records import DATASETS
 from cot_tasks.tasks.utils import extract_label
 from harness_plugins.cli import main
 from harness_plugins.evaluate import evaluate_checkpoint
 
 LIMIT = 3
+
+# The MCF tasks the two groups run (the cloze tasks have groups of their own: tests/test_cloze.py).
+LABEL_TASKS = tuple(label_task(d) for d in DATASETS)
+GEN_TASKS = tuple(gen_task(d) for d in DATASETS)
 
 
 def _samples(output_dir, task):

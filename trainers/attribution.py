@@ -1,7 +1,8 @@
 """Key tokens of a rationale by integrated gradients (``cot-distill attribute``).
 
 For each training example we score F = log p(gold label | prompt + " " +
-rationale + "\\nAnswer:") -- the ``pre`` target layout -- and attribute F to
+rationale + "\\nAnswer:") -- the ``pre`` target layout; in the cloze formulation the label is the
+gold answer text, all its tokens -- and attribute F to
 the input embeddings with captum's LayerIntegratedGradients. The baseline
 replaces only the rationale tokens (by the pad or eos embedding), so prompt and
 cue get zero attribution and the rationale scores sum to F(input) - F(baseline).
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from cot_tasks.conditions import normalise
+from cot_tasks.conditions import ConditionContext, normalise
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import repair_tail
-from cot_tasks.prompts import render_prompt
+from cot_tasks.prompts import MCF, gold_label, render_prompt
 from cot_tasks.rationales.keytokens import (
     append_attributions,
     attribution_record,
@@ -83,6 +84,7 @@ class AttributionConfig:
     device: str | None = None  # None: cuda when available
     limit: int | None = None
     max_length: int = 1024  # longer sequences are skipped and counted
+    formulation: str = MCF  # the gold label: its letter (mcf) or its answer text (cf), as the student was trained
 
 
 @dataclass(frozen=True)
@@ -115,16 +117,16 @@ class AttributionReport:
                 f"{self.skipped_long} too long, {self.missing_rationale} without a rationale{err}{broken}")
 
 
-def encode(example: Example, rationale_text: str, tokenizer: Any) -> Encoded:
+def encode(example: Example, rationale_text: str, tokenizer: Any, formulation: str = MCF) -> Encoded:
     """Tokenize prompt + ``pre`` target in one go (so merges match training) and map the rationale
     and label characters to token positions through the offsets."""
-    prompt = render_prompt(example)
-    target = make_target(example, rationale_text, "pre")
+    prompt = render_prompt(example, formulation)
+    target = make_target(example, rationale_text, "pre", ctx=ConditionContext(formulation=formulation))
     text = prompt + target.text
     # The body is " " + rationale; its leading space belongs to the first rationale token anyway.
     r_start = len(prompt) + len(target.head)
     r_end = r_start + len(target.body)
-    l_start = len(text) - len(example.answer)
+    l_start = len(text) - len(gold_label(example, formulation))
     enc = tokenizer(text, return_offsets_mapping=True)
     spans = enc["offset_mapping"]
     rationale = [i for i, (s, e) in enumerate(spans) if e > s and s < r_end and e > r_start]
@@ -263,7 +265,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
         if r is None or not r.rationale.strip() or ex.answer is None:
             missing += 1
             continue
-        enc = encode(ex, r.rationale, tokenizer)
+        enc = encode(ex, r.rationale, tokenizer, config.formulation)
         if len(enc.input_ids) > config.max_length:
             skipped_long += 1
             continue

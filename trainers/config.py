@@ -35,6 +35,8 @@ def _opt(default, help: str, **kw):
 class TrainConfig:
     dataset: str = _opt("csqa", "csqa, obqa or quarel")
     condition: str = _opt("post", "CoT condition (cot_tasks/conditions.py)")
+    formulation: str = _opt("mcf", "mcf (lettered options, the label is a letter) or cf (cloze: no options "
+                                   "in the prompt, the label is the answer text)")
     rationales: str | None = _opt(None, "rationale file (JSON lines); needed by every condition but none")
     attributions: str | None = _opt(None, "attribution file from `cot-distill attribute` "
                                           "(keytokens_post:K and random_post:K only)")
@@ -82,14 +84,18 @@ class TrainConfig:
         out.pop("save_steps")  # how often we checkpoint does not change the result
         if out["attributions"] is None:
             out.pop("attributions")  # runs from before this option keep their identity
+        if out["formulation"] == "mcf":
+            out.pop("formulation")  # so do MCF runs from before the cloze formulation
         return out
 
     def check(self) -> None:
         from cot_tasks.conditions import needs_attributions, parse_condition
+        from cot_tasks.prompts import check_formulation
         from cot_tasks.records import DATASETS
 
         if self.dataset not in DATASETS:
             raise DataError(f"unknown dataset {self.dataset!r} (known: {', '.join(DATASETS)})")
+        check_formulation(self.formulation)
         spec = parse_condition(self.condition).spec
         if needs_attributions(spec) and not self.attributions:
             raise DataError(f"condition {spec!r} needs an attribution file: set attributions (--attributions FILE; "

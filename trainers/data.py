@@ -12,6 +12,7 @@ import torch
 
 from cot_tasks.conditions import Target
 from cot_tasks.errors import DataError
+from cot_tasks.prompts import TARGET_DELIMITER
 
 IGNORE = -100  # label value cross-entropy skips: prompt and padding positions
 
@@ -57,7 +58,7 @@ def _name(tokenizer) -> str:
 
 
 def encode(tokenizer, prompt: str, target: Target, max_length: int, *, special_tokens: bool = True,
-           label: str | None = None, example_id: str = "?") -> Encoded:
+           label: str | None = None, one_token: bool = True, example_id: str = "?") -> Encoded:
     """Prompt + target + EOS, tokenised the way lm-eval scores it; an over-long rationale is cut.
 
     As lm-eval's ``_encode_pair`` does, the prompt is encoded alone and the pair
@@ -67,9 +68,10 @@ def encode(tokenizer, prompt: str, target: Target, max_length: int, *, special_t
     is ever cut, in the token space of the whole encoding: tokenising the pieces
     separately would give SentencePiece tokenizers a stray ``▁`` before each piece.
 
-    ``label`` (label-first conditions): the first target token must decode to exactly
-    this label. A tokenizer that cannot spell it so fails every example of that label
-    alike, so this stops the run (a skip would silently drop one answer letter).
+    ``label`` (label-first conditions): the target must open with the label's tokens as lm-eval
+    encodes context + continuation; with ``one_token`` (MCF's letters) the first target token must
+    decode to exactly this label. A tokenizer that cannot spell it so fails every example of that
+    label alike, so this stops the run (a skip would silently drop one answer letter).
     """
     eos = tokenizer.eos_token_id
     if eos is None:
@@ -84,12 +86,29 @@ def encode(tokenizer, prompt: str, target: Target, max_length: int, *, special_t
         ids = _cut_body(tokenizer, text, ids, n, special_tokens, len(prompt) + len(target.head), len(target.body),
                         max_length, example_id)
     if label is not None:
+        _check_label_opens(tokenizer, prompt, ids, n, label, special_tokens, one_token, example_id)
+    return Encoded(tuple(ids), n, truncated=truncated)
+
+
+def _check_label_opens(tokenizer, prompt: str, ids: list[int], n: int, label: str, special: bool, one_token: bool,
+                       example_id: str) -> None:
+    """The target opens with exactly the tokens lm-eval scores for the label: those of context + " " + label
+    past the context's (``one_token``: MCF's letter, also one token of its own)."""
+    if one_token:
         first = tokenizer.decode(ids[n:n + 1]).strip()
         if first != label:
             raise DataError(f"example {example_id!r}: the first target token is {first!r}, not the label "
                             f"{label!r}, under tokenizer {_name(tokenizer)!r}; label-first conditions need "
                             "the label as a token of its own")
-    return Encoded(tuple(ids), n, truncated=truncated)
+        return
+    want = _ids(tokenizer, prompt + TARGET_DELIMITER + label, special)[n:]
+    if not want or not tokenizer.decode(want).strip():
+        raise DataError(f"example {example_id!r}: the answer text {label!r} tokenises to nothing under "
+                        f"{_name(tokenizer)!r}")
+    if ids[n:n + len(want)] != want:
+        raise DataError(f"example {example_id!r}: the target does not open with the {len(want)} tokens lm-eval "
+                        f"scores for the answer {label!r} after this prompt (it opens with "
+                        f"{tokenizer.decode(ids[n:n + len(want)])!r}) under tokenizer {_name(tokenizer)!r}")
 
 
 def _cut_body(tokenizer, text: str, ids: list[int], n_prompt: int, special: bool, body_start: int,

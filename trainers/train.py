@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from cot_tasks.conditions import label_first, parse_condition
 from cot_tasks.errors import DataError
-from cot_tasks.prompts import render_prompt
+from cot_tasks.prompts import MCF, gold_label, render_prompt
 from cot_tasks.records import Example
 from cot_tasks.targets import build_targets
 from trainers import run_folder
@@ -124,15 +124,16 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
     main = accelerator.is_main_process
     student = resolve_student(config.student)
     if student == "tiny":
-        corpus = [render_prompt(ex) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
+        corpus = [render_prompt(ex, config.formulation) + " " + (rationales or {}).get(ex.id, "") for ex in examples]
         if main:
             run_folder.tiny_student(out, corpus, config)
         accelerator.wait_for_everyone()
         student = str(out / run_folder.INIT_DIR)
     tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=config.trust_remote_code)
     pairs, report = build_targets(examples, rationales, cond, seed=config.seed, tokenizer=tokenizer,
-                                  source=config.rationales or "rationales", extras=extras)
-    rows = [(ex.id, render_prompt(ex), target.text) for ex, target in pairs]
+                                  source=config.rationales or "rationales", extras=extras,
+                                  formulation=config.formulation)
+    rows = [(ex.id, render_prompt(ex, config.formulation), target.text) for ex, target in pairs]
     data_hash = data_sha256(rows)
     if record is not None and record.get("data_sha256") not in (None, data_hash):
         raise DataError("output folder holds a run of this config on different data; choose another --output",
@@ -142,7 +143,8 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
     special_tokens = lm_eval_adds_special_tokens(model_type)
     check_label = label_first(cond)
     encoded: list[Encoded] = [encode(tokenizer, prompt, target, config.max_length, special_tokens=special_tokens,
-                                     label=ex.answer if check_label else None, example_id=ex.id)
+                                     label=gold_label(ex, config.formulation) if check_label else None,
+                                     one_token=config.formulation == MCF, example_id=ex.id)
                               for (ex, target), (_, prompt, _) in zip(pairs, rows)]
     n_truncated = sum(e.truncated for e in encoded)
     run_record = {"identity": identity, "data_sha256": data_hash, "status": "training",

@@ -1,59 +1,31 @@
-"""lm-eval glue: a doc is ``Example.to_row()``; prompt and data come from the package."""
+"""lm-eval glue: a doc is ``Example.to_row()`` (plus ``formulation`` in the cloze tasks); prompt and data
+come from the package, so one function serves both formulations."""
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 import datasets
 
+from cot_tasks.answers import cf_scorable, extract_label, extract_text
 from cot_tasks.data import DEFAULT_SOURCE, EVAL_SPLIT, load_split
 from cot_tasks.errors import DataError
 from cot_tasks.lmeval_samples import read_generations
-from cot_tasks.prompts import commit_context, render_prompt
+from cot_tasks.prompts import CF, MCF, commit_context, gold_label, render_prompt
 from cot_tasks.records import Example
 
+# What a filter returns when the output names no answer (cot_tasks.answers says what names one).
 INVALID = "[invalid]"
-# "Answer:", "answer is", "The answer is:" (any case): where a student says which label it takes.
-_CUE = re.compile(r"\banswer\s*(?:is\b\s*:?|:)", re.IGNORECASE)
-# A leading cue a label-first student may write before its label ("The answer is C").
-_LEADING_CUE = re.compile(r"\s*(?:the\s+)?answer\s*(?:is\b\s*:?|:)", re.IGNORECASE)
-# "(c)", "C", "C." ... : one letter, bracketed or not followed by another letter or digit.
-_LABEL = re.compile(r"\s*(?:\(([A-Za-z])\)|([A-Za-z])(?![A-Za-z0-9]))(.*)", re.DOTALL)
-# After a bare "A", these words still make it a label ("A because ..."); any other word makes it the article.
-_REASON_WORDS = re.compile(r"\s+(?:because|since|as|so|is)\b", re.IGNORECASE)
 
 
-def _label_at(text: str, labels: Sequence[str]) -> str | None:
-    m = _LABEL.match(text)
-    if not m:
-        return None
-    bracketed, bare, rest = m.groups()
-    letter = (bracketed or bare).upper()
-    if letter not in labels:
-        return None
-    if bare in ("A", "a") and re.match(r"\s+\w", rest) and not _REASON_WORDS.match(rest):
-        return None  # "A bird can fly": the article
-    return letter
-
-
-def extract_label(text: str, labels: Sequence[str], *, reasoning_first: bool) -> str | None:
-    """The label a student commits to in its generated ``text``, or None when it names none.
-
-    Label-first students commit with their first word (``"B."``, ``"(b)"``, ``"The
-    answer is C"``, ``"C because ..."``); whatever they write after it, a later
-    ``"Answer: D"`` included, is not their answer. Reasoning-first students commit
-    after their last answer cue. Only ``labels`` (the doc's letters) count.
-    """
-    if reasoning_first:
-        cues = list(_CUE.finditer(text))
-        return _label_at(text[cues[-1].end():], labels) if cues else None
-    lead = _LEADING_CUE.match(text)
-    return _label_at(text[lead.end():] if lead else text, labels)
+def _committed(text: str, doc: dict, reasoning_first: bool) -> str | None:
+    if doc.get("formulation", MCF) == CF:
+        return extract_text(text, doc["texts"], reasoning_first=reasoning_first)
+    return extract_label(text, doc["labels"], reasoning_first=reasoning_first)
 
 
 def _filtered(resps, docs, reasoning_first: bool):
-    return [[extract_label(r, doc["labels"], reasoning_first=reasoning_first) or INVALID for r in doc_resps]
+    return [[_committed(r, doc, reasoning_first) or INVALID for r in doc_resps]
             for doc_resps, doc in zip(resps, docs)]
 
 
@@ -68,21 +40,28 @@ def committed_label(resps, docs):
 
 
 def process_gen(doc: dict, results: list[str]) -> dict[str, float]:
-    """``exact_match`` of the filtered label and ``invalid`` (no label extracted, scored wrong)."""
+    """``exact_match`` of the filtered label (letter or answer text) and ``invalid`` (none extracted, scored
+    wrong)."""
     (label,) = results
-    return {"exact_match": float(label == doc["answer"]), "invalid": float(label == INVALID)}
+    gold = gold_label(Example.from_row(doc), doc.get("formulation", MCF))
+    return {"exact_match": float(label == gold), "invalid": float(label == INVALID)}
 
 
 def doc_to_text(doc: dict) -> str:
-    return render_prompt(Example.from_row(doc))
+    return render_prompt(Example.from_row(doc), doc.get("formulation", MCF))
 
 
 def commit_doc_to_text(doc: dict) -> str:
-    return commit_context(Example.from_row(doc), doc["generation"])
+    return commit_context(Example.from_row(doc), doc["generation"], doc.get("formulation", MCF))
+
+
+def _rows(examples: Sequence[Example], formulation: str, **extra) -> list[dict]:
+    tag = {"formulation": formulation} if formulation != MCF else {}
+    return [{**ex.to_row(), **tag, **{k: v[ex.id] for k, v in extra.items()}} for ex in examples]
 
 
 def load(dataset: str, source: str = DEFAULT_SOURCE, entry: str = "lm-eval", heldout: int | None = None,
-         **metadata) -> datasets.DatasetDict:
+         formulation: str = MCF, **metadata) -> datasets.DatasetDict:
     """``custom_dataset``: train + the dataset's eval split, read from ``source``.
 
     lm-eval calls this with the task's ``metadata`` merged with ``--metadata``
@@ -101,14 +80,22 @@ def load(dataset: str, source: str = DEFAULT_SOURCE, entry: str = "lm-eval", hel
             raise DataError(f"metadata 'heldout' must be an integer from 0 to {len(train) - 1} (the {dataset} "
                             f"training questions from that index on are scored), not {heldout!r}")
         train, scored = train[:heldout], train[heldout:]
+    if formulation == CF:
+        scored = cf_scorable(scored, dataset, EVAL_SPLIT[dataset] if heldout is None else f"train[{heldout}:]")
     return datasets.DatasetDict({
-        "train": datasets.Dataset.from_list([ex.to_row() for ex in train]),
-        EVAL_SPLIT[dataset]: datasets.Dataset.from_list([ex.to_row() for ex in scored]),
+        "train": datasets.Dataset.from_list(_rows(train, formulation)),
+        EVAL_SPLIT[dataset]: datasets.Dataset.from_list(_rows(scored, formulation)),
     })
 
 
+def load_cf(dataset: str, **metadata) -> datasets.DatasetDict:
+    """``custom_dataset`` of the cloze tasks: :func:`load` with each doc marked ``formulation: cf``."""
+    return load(dataset, **{**metadata, "formulation": CF})
+
+
 def load_commit(dataset: str, source: str = DEFAULT_SOURCE, generations: str | None = None,
-                limit: int | None = None, entry: str = "lm-eval", **metadata) -> datasets.DatasetDict:
+                limit: int | None = None, entry: str = "lm-eval", formulation: str = MCF,
+                **metadata) -> datasets.DatasetDict:
     """``custom_dataset`` of the commit tasks: each eval doc with the student's generation (``doc["generation"]``).
 
     ``generations`` (metadata) is the samples file of a ``cot_<ds>_gen`` run of
@@ -120,6 +107,8 @@ def load_commit(dataset: str, source: str = DEFAULT_SOURCE, generations: str | N
                         f"its gen task (lm_eval --log_samples), e.g. --metadata '{{\"generations\": PATH}}'")
     split = EVAL_SPLIT[dataset]
     examples = load_split(dataset, split, source=source, entry=entry)
+    if formulation == CF:
+        examples = cf_scorable(examples, dataset, split)
     texts = read_generations(generations, dataset, split)
     unknown = sorted(set(texts) - {ex.id for ex in examples})
     if unknown:
@@ -131,8 +120,13 @@ def load_commit(dataset: str, source: str = DEFAULT_SOURCE, generations: str | N
         raise DataError(f"no generation for {len(missing)} of {len(scored)} {dataset} {split} docs "
                         f"(first: {missing[0]!r}); pass the gen run's --limit as metadata 'limit'",
                         path=generations)
-    train = [ex.to_row() for ex in load_split(dataset, "train", source=source, entry=entry)]
+    train = load_split(dataset, "train", source=source, entry=entry)
     return datasets.DatasetDict({
-        "train": datasets.Dataset.from_list(train),
-        split: datasets.Dataset.from_list([{**ex.to_row(), "generation": texts[ex.id]} for ex in scored]),
+        "train": datasets.Dataset.from_list(_rows(train, formulation)),
+        split: datasets.Dataset.from_list(_rows(scored, formulation, generation=texts)),
     })
+
+
+def load_commit_cf(dataset: str, **metadata) -> datasets.DatasetDict:
+    """``custom_dataset`` of the cloze commit tasks."""
+    return load_commit(dataset, **{**metadata, "formulation": CF})

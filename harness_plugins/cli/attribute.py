@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cot_tasks.prompts import FORMULATIONS, MCF
 from harness_plugins.cli.rationales import split_args
 from trainers.attribution import BASELINE_HELP
 
@@ -23,6 +24,9 @@ def register(sub) -> None:
                      help="rows (examples x steps) per forward: bounds memory (default 64; 0: all at once)")
     att.add_argument("--limit", type=int, help="attribute only the first N examples")
     att.add_argument("--device", help="default: cuda when available")
+    att.add_argument("--formulation", choices=FORMULATIONS, default=MCF,
+                     help="the label attributed: the gold letter (mcf) or the gold answer text, all its tokens (cf); "
+                          "as the model was trained")
     att.set_defaults(func=_attribute)
 
 
@@ -33,6 +37,7 @@ def _attribute(args) -> int:
         model=args.model, dataset=args.dataset, rationales=args.rationales, out=args.out, split=args.split,
         source=args.source, steps=args.steps, baseline=args.baseline, k=args.k, batch_size=args.batch_size,
         internal_batch_size=args.internal_batch_size or None, device=args.device, limit=args.limit,
+        formulation=args.formulation,
     )
     print(run_attribution(config).line())
     return 0

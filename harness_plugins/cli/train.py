@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cot_tasks.conditions import known_conditions
+from cot_tasks.prompts import FORMULATIONS
 from cot_tasks.records import DATASETS
 from harness_plugins.cli.options import add_config_options, config_from_args
 from trainers.config import MIXED_PRECISION, TrainConfig
@@ -13,7 +14,8 @@ def register(sub) -> None:
                        description="Fine-tune a student on prompt -> target for one CoT condition and save a "
                                    "from_pretrained checkpoint with its tokenizer, cot_distill.json and a model card.")
     add_config_options(p, TrainConfig, required=("dataset", "condition", "output"),
-                       choices={"dataset": DATASETS, "mixed_precision": MIXED_PRECISION},
+                       choices={"dataset": DATASETS, "mixed_precision": MIXED_PRECISION,
+                                "formulation": FORMULATIONS},
                        help={"condition": f"(known: {known_conditions()})"})
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     p.set_defaults(func=_train)
@@ -31,6 +33,7 @@ def _train(args) -> int:
     config = config_from_args(TrainConfig, args)
     # Not scored yet: the card says how the student was made and how to score it.
     write_model_card(result.output, {"dataset": config.dataset, "condition": config.condition,
+                                     "formulation": config.formulation,
                                      "student": config.student, "seed": config.seed,
                                      "rationales": config.rationales, "examples": result.examples}, None)
     what = "reused finished run" if result.reused else f"trained {result.steps} steps in {result.seconds:.1f}s"
