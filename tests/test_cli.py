@@ -79,3 +79,18 @@ def test_lens_needs_an_output_folder(tiny_checkpoint, capsys):
     with pytest.raises(SystemExit):
         main(["lens", str(tiny_checkpoint), "--dataset", "csqa"])
     assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["tasks"], ["run", "--help"], ["train", "--help"]])
+def test_help_and_tasks_answer_without_torch_or_lm_eval(argv):
+    """What makes ``--help`` slow (seconds) is importing torch, transformers or lm-eval: none of them may load."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom harness_plugins.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = ('torch', 'transformers', 'lm_eval', 'datasets', 'accelerate')\n"
+            "print('HEAVY', sorted(m for m in heavy if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-1] == "HEAVY []"

@@ -35,8 +35,6 @@ from cot_tasks.rationales.keytokens import (
 )
 from cot_tasks.records import Example
 from cot_tasks.targets import make_target
-from trainers.model import head_logits, load_causal_lm, pad_id, pick_device
-from trainers.students import resolve_student
 
 BASELINE_HELP = ("what replaces the rationale tokens at the path's start: pad, eos, or token:TEXT, one student "
                  "token (token: the = ' the'). Where pad/eos is also the model's bos (SmolLM2: <|endoftext|>, a "
@@ -60,6 +58,8 @@ def baseline_token_id(tokenizer: Any, baseline: str) -> int:
         if len(ids) != 1:
             raise DataError(f"baseline {baseline!r}: {text!r} is {len(ids)} tokens of this student, not one")
         return ids[0]
+    from trainers.model import pad_id
+
     token_id = pad_id(tokenizer) if baseline == "pad" else tokenizer.eos_token_id
     if token_id is None:
         raise DataError(f"the tokenizer has no {baseline} token; use another baseline")
@@ -148,6 +148,8 @@ def label_logprob(model: Any):
     """
     import torch
 
+    from trainers.model import head_logits
+
 
     def forward(input_ids, attention_mask, label_pos, label_ids, label_mask):
         hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -235,6 +237,8 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     from tqdm.auto import tqdm
 
     from cot_tasks.rationales.format import read_rationales
+    from trainers.model import load_causal_lm, pad_id, pick_device
+    from trainers.students import resolve_student
 
     check_baseline(config.baseline)
     if config.steps < 2 or config.batch_size < 1 or config.k < 1:

@@ -18,7 +18,6 @@ from cot_tasks.rationales.format import Rationale, resume_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
 from cot_tasks.records import Example
-from trainers.model import load_causal_lm, pick_device
 
 ENGINES = ("hf", "vllm")
 
@@ -64,6 +63,8 @@ def _first_line(err: BaseException) -> str:
 def hf_engine(config: GenerateConfig) -> Callable[[list[str]], list[str]]:
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
+
+    from trainers.model import load_causal_lm, pick_device
 
     device = pick_device(config.device)
     tokenizer, model = load_causal_lm(config.teacher, device, torch.bfloat16 if device.startswith("cuda") else None)
