@@ -18,9 +18,14 @@ from cot_tasks.errors import DataError
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, object)`` per non-blank line; broken JSON or a non-object is a DataError."""
+    """Yield ``(line number, object)`` per non-blank line; broken JSON or a non-object is a DataError.
+
+    A UTF-8 byte-order mark opening the file is read past, as pandas and most editors do (Windows tools
+    write one); a BOM anywhere else is not JSON and stays an error."""
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:

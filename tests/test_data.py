@@ -374,3 +374,14 @@ def test_a_parent_folder_serves_every_dataset(tmp_path):
     assert load_split("csqa", "train", tmp_path) == load_split("csqa", "train", tmp_path / "commonsenseqa")
     assert [ex.id for ex in load_split("obqa", "test", tmp_path)] == [ex.id for ex in load_split("obqa", "test",
                                                                                                  "sample")]
+
+
+def test_a_jsonl_file_opening_with_a_utf8_bom_reads_and_a_bom_elsewhere_is_refused(tmp_path):
+    from cot_tasks.io import iter_jsonl
+
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a"}\n{"id": "b"}\n')
+    assert [obj["id"] for _, obj in iter_jsonl(path)] == ["a", "b"]
+    path.write_bytes(b'{"id": "a"}\n\xef\xbb\xbf{"id": "b"}\n')
+    with pytest.raises(DataError, match=rf"^{path}:2: broken JSON"):
+        list(iter_jsonl(path))
