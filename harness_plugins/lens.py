@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
+from cot_tasks.progress import stage_iter
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
 from harness_plugins.lens_files import to_csv, to_png
@@ -134,7 +135,6 @@ def train_tuned_lens(model, tokenizer, prompts: Sequence[str], *, epochs: int = 
     import copy
 
     import torch
-    from tqdm.auto import tqdm
 
     TunedLens, TunedLensConfig, Unembed = _tuned_lens_module()
 
@@ -153,7 +153,7 @@ def train_tuned_lens(model, tokenizer, prompts: Sequence[str], *, epochs: int = 
     lens = TunedLens(_Unembed(model), config).to(device).float()
     opt = torch.optim.Adam(lens.layer_translators.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    for _ in tqdm(range(epochs), desc="tuned lens", leave=False):
+    for _ in stage_iter(range(epochs), "tuned lens"):
         for idx in torch.randperm(len(prompts), generator=gen).split(batch_size):
             ids, mask, _ = _encode(tokenizer, [prompts[i] for i in idx], device)
             with torch.no_grad():
@@ -190,7 +190,6 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
     ``tuned_prompts``: training prompts for a tuned lens (None: logit lens only).
     """
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     examples = [ex for ex in examples if ex.answer is not None]
@@ -217,7 +216,7 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
     rank_sum = {name: torch.zeros(n_layers + 1, device=device) for name in lenses}
     prompts = [render_prompt(ex) for ex in examples]
     with torch.no_grad():
-        for start in tqdm(range(0, len(prompts), batch_size), desc=checkpoint.name, leave=False):
+        for start in stage_iter(range(0, len(prompts), batch_size), checkpoint.name):
             ids, mask, last = _encode(tokenizer, prompts[start : start + batch_size], device)
             streams, _ = residual_streams(model, ids, mask)
             rows = torch.arange(ids.shape[0], device=device)

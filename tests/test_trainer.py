@@ -366,3 +366,30 @@ def test_gemma3_logits_are_its_head_on_the_hidden_states(cap):
     with torch.no_grad():
         hidden = model.base_model(input_ids=ids)[0]
         torch.testing.assert_close(head_logits(model, hidden), model(input_ids=ids).logits)
+
+
+def test_off_a_terminal_training_prints_one_line_for_its_stage(tmp_path, capfd):
+    """Under nohup or CI (stderr not a terminal) a stage is one line at its end, never carriage-return frames."""
+    from trainers.train import train
+
+    exs = examples(8)
+    result = train(small_config(tmp_path, "run", rationales=str(rationale_file(tmp_path, exs)), epochs=1),
+                   examples=exs, progress=True)
+    err = capfd.readouterr().err  # transformers' own bars are the CLI's to quiet (quiet_third_party)
+    assert err.count("csqa/post") == 1
+    (line,) = [x for x in err.splitlines() if x.startswith("csqa/post:")]
+    assert line.startswith(f"csqa/post: {result.steps}/{result.steps} it in ") and "loss=" in line
+
+
+def test_a_stage_on_a_terminal_is_a_tqdm_bar(monkeypatch):
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from cot_tasks.progress import StageLine, stage_bar
+
+    assert isinstance(stage_bar(3, "x"), StageLine)  # pytest's stderr is no terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    bar = stage_bar(3, "x", disable=True)
+    assert isinstance(bar, tqdm)
+    bar.close()

@@ -26,6 +26,7 @@ from cot_tasks.conditions import ConditionContext, normalise
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import repair_tail
+from cot_tasks.progress import stage_bar
 from cot_tasks.prompts import MCF, gold_label, render_prompt
 from cot_tasks.rationales.keytokens import (
     append_attributions,
@@ -234,8 +235,6 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     """Attribute every example of the split that has a rationale and is not yet in ``config.out``."""
     import statistics
 
-    from tqdm.auto import tqdm
-
     from cot_tasks.rationales.format import read_rationales
     from trainers.model import load_causal_lm, pad_id, pick_device
     from trainers.students import resolve_student
@@ -284,7 +283,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     errors = []
     for p in model.parameters():
         p.requires_grad_(False)  # gradients are needed w.r.t. the embeddings only
-    with tqdm(total=len(todo), desc=f"attribute {config.dataset} {config.split}", unit="ex") as bar:
+    with stage_bar(len(todo), f"attribute {config.dataset} {config.split}", unit="ex") as bar:
         for i in range(0, len(todo), config.batch_size):
             batch = todo[i: i + config.batch_size]
             results = attribute_batch(model, batch, steps=config.steps, pad_id=pad, baseline_id=baseline_id,

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError, ModelError
 from cot_tasks.io import append_rows
+from cot_tasks.progress import stage_bar
 from cot_tasks.rationales.format import Rationale, resume_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
@@ -141,11 +142,10 @@ def generate_rationales(config: GenerateConfig, examples: Sequence[Example] | No
     counts = {"correct": 0, "wrong": 0, "unparseable": 0}
     if todo:
         import torch
-        from tqdm.auto import tqdm
 
         torch.manual_seed(config.seed)
         engine = engine or (vllm_engine if config.engine == "vllm" else hf_engine)(config)
-        with tqdm(total=len(todo), desc=f"teacher {config.dataset} {config.split}", unit="ex") as bar:
+        with stage_bar(len(todo), f"teacher {config.dataset} {config.split}", unit="ex") as bar:
             for i in range(0, len(todo), config.batch_size):
                 batch = todo[i: i + config.batch_size]
                 texts = engine([teacher_prompt(ex) for ex in batch])

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 from cot_tasks.conditions import label_first, parse_condition
 from cot_tasks.errors import DataError
+from cot_tasks.progress import stage_bar
 from cot_tasks.prompts import MCF, gold_label, render_prompt
 from cot_tasks.records import Example
 from cot_tasks.targets import build_targets
@@ -116,7 +117,6 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
                    record: dict | None, extras: dict, *, resume: bool, on_step, progress: bool) -> TrainResult:
     import torch
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
     from trainers.loss import TargetLoss, accumulate, param_groups
@@ -189,8 +189,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
 
     # --- the loop ---
     loss_model.train()
-    bar = tqdm(total=total_steps, initial=step, disable=not (main and progress), desc=f"{config.dataset}/{cond.spec}",
-               dynamic_ncols=True)
+    bar = stage_bar(total_steps, f"{config.dataset}/{cond.spec}", initial=step, disable=not (main and progress))
     final_loss, started = None, time.perf_counter()
     window_tokens, window_start = 0, time.perf_counter()
     first = step * config.grad_accum
