@@ -10,7 +10,9 @@ from pathlib import Path
 
 from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
+from cot_tasks.io import write_atomic
 from cot_tasks.names import FORMULATION_METRICS, GEN_TASKS, tasks_for
+from cot_tasks.train_log import TRAIN_LOG
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step, pre_cell
 from trainers.config import TrainConfig
@@ -25,10 +27,11 @@ def cell_config(grid: GridConfig, cell: Cell, output: Path, rationale_file: str,
                                   "attributions": attributions, "source": grid.source, "output": str(output)})
 
 
-def train_cell(config: TrainConfig):
+def train_cell(config: TrainConfig, name: str):
+    """Train (or resume, or reuse) ``config``, logged under the cell's ``name`` (its trackers' run name)."""
     from trainers.train import train
 
-    return train(config, resume=True)
+    return train(config, resume=True, run_name=name)
 
 
 def read_run_file_json(path: Path) -> dict | None:
@@ -132,7 +135,7 @@ def attribute(plan: Plan, pre: Cell) -> Path:
               "attributions", flush=True)
         again.touch()
         path.unlink(missing_ok=True)
-        train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]))
+        train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]), pre.name)
     check_attribution_file(path, model, grid.attribution)
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
@@ -234,7 +237,11 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
     rationale_file = plan.rationales[cell.dataset]
     config = cell_train_config(plan, cell)
     attributions = config.attributions
-    trained = train_cell(config)
+    trained = train_cell(config, cell.name)
+    # The curves beside run.json, committed with it (the checkpoint never is).
+    log = Path(config.output) / TRAIN_LOG
+    if log.is_file():
+        write_atomic(run_dir / TRAIN_LOG, log.read_bytes())
     # Evaluation is not resumable: a half-written eval folder from a killed run is redone.
     eval_dir = run_dir / "eval"
     shutil.rmtree(eval_dir, ignore_errors=True)
@@ -289,7 +296,7 @@ def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool 
         print(f"[{step.cell.dataset}] key tokens come from the pre student {step.cell.name} (pre is not among "
               "the grid's conditions: trained for attribution only)", flush=True)
         train_cell(cell_config(plan.grid, step.cell, plan.pre_checkpoint(step.cell),
-                               plan.rationales[step.cell.dataset]))
+                               plan.rationales[step.cell.dataset]), step.cell.name)
     elif step.kind == "attribute":
         attribute(plan, step.cell)
     else:

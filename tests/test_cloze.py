@@ -189,6 +189,12 @@ def test_a_cf_grid_trains_scores_and_attributes_in_cf(tmp_path):
     assert done["formulation"] == "cf"
     record = json.loads((runs / "obqa__cf__none__tiny__seed0" / "checkpoint" / "cot_distill.json").read_text())
     assert record["config"]["formulation"] == "cf"
+    # Each cell's training curve lies beside its run.json (committed; the checkpoint is not).
+    from cot_tasks.train_log import read_train_log
+
+    for cell in runs.iterdir():
+        steps = json.loads((cell / "run.json").read_text())["training"]["steps"]
+        assert len(read_train_log(cell / "train_log.jsonl")) == steps
 
 
 def _hf_openbookqa_rows(path: Path) -> list[dict]:

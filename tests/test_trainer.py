@@ -174,6 +174,14 @@ def test_resume_after_kill_gives_identical_weights(tmp_path):
     a, b = load_file(Path(ref.output) / "model.safetensors"), load_file(Path(resumed.output) / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert sorted(p.name for p in Path(cfg.output).iterdir() if p.name.startswith(".")) == []
+    # The killed run's step 3 was logged, lost and redone: the log reads as the uninterrupted run's.
+    from cot_tasks.train_log import read_train_log
+
+    ref_log, log = read_train_log(Path(ref.output) / "train_log.jsonl"), read_train_log(Path(cfg.output) /
+                                                                                        "train_log.jsonl")
+    assert [r["step"] for r in log] == [r["step"] for r in ref_log] == [1, 2, 3, 4, 5, 6]
+    assert [(r["loss"], r["lr"], r["grad_norm"], r["target_tokens"]) for r in log] == \
+        [(r["loss"], r["lr"], r["grad_norm"], r["target_tokens"]) for r in ref_log]
 
     # Same config again: reused, nothing trained.
     again = train(cfg, examples=exs, progress=False)
@@ -393,3 +401,57 @@ def test_a_stage_on_a_terminal_is_a_tqdm_bar(monkeypatch):
     bar = stage_bar(3, "x", disable=True)
     assert isinstance(bar, tqdm)
     bar.close()
+
+
+def test_the_training_curves_go_to_train_log_and_to_tensorboard_on_request(tmp_path):
+    """train_log.jsonl always; with report_to=tensorboard, event files whose scalars tensorboard's own reader
+    reads back, with the run's config as hyper-parameters."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from cot_tasks.train_log import FIELDS, read_train_log
+    from trainers.train import train
+
+    exs = examples(8)
+    cfg = small_config(tmp_path, "run", rationales=str(rationale_file(tmp_path, exs)), report_to="tensorboard")
+    result = train(cfg, examples=exs, progress=False, run_name="csqa__post__tiny__seed0")
+    log = read_train_log(Path(cfg.output) / "train_log.jsonl")
+    assert len(log) == result.steps and all(set(FIELDS) == set(row) for row in log)
+    assert all(r["lr"] > 0 and r["grad_norm"] > 0 and r["tokens_per_s"] > 0 for r in log)
+    assert sum(r["target_tokens"] for r in log) == result.target_tokens and log[-1]["loss"] == result.final_loss
+    (run_dir,) = (Path(cfg.output) / "logs").iterdir()
+    assert run_dir.name == "csqa__post__tiny__seed0"
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    loss = events.Scalars("train/loss")
+    assert [e.step for e in loss] == [r["step"] for r in log]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in log], rel=1e-6)
+
+
+def test_an_unknown_or_missing_tracker_is_one_line_before_anything_runs(tmp_path, monkeypatch):
+    import accelerate.tracking
+
+    from trainers.train import train
+
+    exs = examples(8)
+    with pytest.raises(DataError, match=r"^report_to: unknown tracker 'tensorbored' \(accelerate's: "):
+        train(small_config(tmp_path, "a", report_to="tensorbored"), examples=exs, progress=False)
+    monkeypatch.setattr(accelerate.tracking, "get_available_trackers", lambda: [])
+    with pytest.raises(DataError, match=r"^report_to: the wandb tracker's package is not installed"):
+        train(small_config(tmp_path, "b", report_to="wandb"), examples=exs, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_train_log_is_read_strictly(tmp_path):
+    from cot_tasks.train_log import read_train_log
+
+    row = {"loss": 1.0, "lr": 1e-4, "grad_norm": 2.0, "target_tokens": 10, "tokens_per_s": 5.0}
+    path = tmp_path / "train_log.jsonl"
+    path.write_text("".join(json.dumps({"step": s, **row}) + "\n" for s in (21, 22)))
+    assert [r["step"] for r in read_train_log(path)] == [21, 22]  # resumed from state saved before logging
+    path.write_text("".join(json.dumps({"step": s, **row}) + "\n" for s in (1, 3)))
+    with pytest.raises(DataError, match=rf"^{path}:2: field 'step': step 3 where step 2 was due"):
+        read_train_log(path)
+    path.write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
+    with pytest.raises(DataError, match=rf"^{path}:1: missing lr, grad_norm, target_tokens, tokens_per_s"):
+        read_train_log(path)

@@ -12,6 +12,7 @@ from cot_tasks.errors import DataError
 from trainers.tiny import TinyConfig
 
 RUN_FILE = "cot_distill.json"
+LOGS_DIR = "logs"  # the accelerate trackers' folder inside the output folder
 MIXED_PRECISION = ("no", "fp16", "bf16", "auto")  # accelerate's names; auto: bf16 where it is fast
 
 
@@ -60,6 +61,9 @@ class TrainConfig:
     save_steps: int = _opt(50, "checkpoint the training state every N optimizer steps (0: only at the end)")
     target_only_logits: bool = _opt(True, "compute the LM head only where the loss is (same loss, less work)")
     trust_remote_code: bool = _opt(False, "let transformers run code shipped with the student")
+    report_to: str = _opt("", "accelerate trackers that get the training curves besides train_log.jsonl (always "
+                              "written): tensorboard, wandb, mlflow, comet_ml, aim, clearml, dvclive, ..., all; "
+                              "comma-separated")
     limit: int | None = _opt(None, "use only the first N training examples")
     tiny: TinyConfig = field(default_factory=TinyConfig, metadata={"help": "size of the 'tiny' student"})
 
@@ -82,6 +86,7 @@ class TrainConfig:
         out = self.to_dict()
         out.pop("output")
         out.pop("save_steps")  # how often we checkpoint does not change the result
+        out.pop("report_to")  # nor where the curves go
         if out["attributions"] is None:
             out.pop("attributions")  # runs from before this option keep their identity
         if out["formulation"] == "mcf":
@@ -107,5 +112,31 @@ class TrainConfig:
                 raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs <= 0 or self.lr <= 0:
             raise DataError("epochs and lr must be > 0")
+        self.trackers()
         if self.mixed_precision not in MIXED_PRECISION:
             raise DataError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")
+
+    def trackers(self) -> list[str]:
+        """``report_to`` as accelerate tracker names, each checked to be one accelerate knows and has installed."""
+        names = [n.strip() for n in self.report_to.split(",") if n.strip()]
+        if not names:
+            return []
+        from accelerate.tracking import get_available_trackers
+        from accelerate.utils import LoggerType
+
+        known = [t.value for t in LoggerType]
+        for name in names:
+            if name not in known:
+                raise DataError(f"report_to: unknown tracker {name!r} (accelerate's: {', '.join(known)})")
+            if name != "all" and name not in [str(getattr(t, "value", t)) for t in get_available_trackers()]:
+                raise DataError(f"report_to: the {name} tracker's package is not installed (pip install {name})")
+        return names
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The config as flat scalars, as trackers store hyper-parameters (``tiny.n_layer``; None as text)."""
+        flat = {}
+        for key, value in self.to_dict().items():
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for sub, v in items:
+                flat[f"{key}.{sub}" if sub else key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+        return flat

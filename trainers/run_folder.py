@@ -23,7 +23,8 @@ from typing import Iterator
 
 from cot_tasks.errors import DataError
 from cot_tasks.io import normal_modes, write_json_atomic
-from trainers.config import RUN_FILE, TrainConfig, read_run_record
+from cot_tasks.train_log import TRAIN_LOG
+from trainers.config import LOGS_DIR, RUN_FILE, TrainConfig, read_run_record
 
 STATE_DIR = ".train_state"
 INIT_DIR = ".student_init"
@@ -71,7 +72,7 @@ def claimed(accelerator, out: Path, identity: dict, record: dict | None) -> Iter
 
 
 def _unclaim(out: Path, created: bool) -> None:
-    for name in (RUN_FILE, INIT_DIR):
+    for name in (RUN_FILE, INIT_DIR, TRAIN_LOG, LOGS_DIR):
         path = out / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     if created and not any(out.iterdir()):

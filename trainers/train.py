@@ -21,8 +21,9 @@ from cot_tasks.progress import stage_bar
 from cot_tasks.prompts import MCF, gold_label, render_prompt
 from cot_tasks.records import Example
 from cot_tasks.targets import build_targets
+from cot_tasks.train_log import TRAIN_LOG, append_train_log, resume_train_log
 from trainers import run_folder
-from trainers.config import RUN_FILE, TrainConfig
+from trainers.config import LOGS_DIR, RUN_FILE, TrainConfig
 from trainers.data import (
     Encoded,
     batch_schedule,
@@ -58,11 +59,14 @@ def load_training_examples(config: TrainConfig) -> list[Example]:
 
 
 def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Example] | None = None,
-          on_step: Callable[[int], None] | None = None, progress: bool = True) -> TrainResult:
+          on_step: Callable[[int], None] | None = None, progress: bool = True,
+          run_name: str | None = None) -> TrainResult:
     """Fine-tune ``config.student`` on prompt -> condition target; save a ``from_pretrained`` checkpoint.
 
     ``examples`` overrides loading ``config.split`` from ``config.source``.
     ``on_step(step)`` runs after every optimizer step (tests use it to kill a run).
+    Every step is a line of ``<output>/train_log.jsonl``; ``config.report_to`` names accelerate trackers that
+    get the same values, under ``run_name`` (default: the output folder's name) in ``<output>/logs``.
     A finished run with the same config is reused; an unfinished one resumes
     with ``resume=True`` and ends with the same weights as an uninterrupted run.
     """
@@ -80,7 +84,9 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
     # passes it (without it a CPU `accelerate launch --multi_gpu` comes up as one process per process).
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     precision = resolve_mixed_precision(config.mixed_precision, state.device)
-    accelerator = Accelerator(mixed_precision=precision)
+    trackers = config.trackers()
+    accelerator = Accelerator(mixed_precision=precision, log_with=trackers or None,
+                              project_dir=str(out / LOGS_DIR) if trackers else None)
 
     # --- data: examples, rationales, the student's tokenizer, targets ---
     examples = list(examples) if examples is not None else load_training_examples(config)
@@ -110,11 +116,13 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
                         path=out)
     with run_folder.claimed(accelerator, out, identity, record):
         return _train_claimed(config, accelerator, cond, out, examples, rationales, identity, record, extras,
-                              resume=resume, on_step=on_step, progress=progress)
+                              resume=resume, on_step=on_step, progress=progress,
+                              run_name=run_name or out.name)
 
 
 def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, rationales, identity: dict,
-                   record: dict | None, extras: dict, *, resume: bool, on_step, progress: bool) -> TrainResult:
+                   record: dict | None, extras: dict, *, resume: bool, on_step, progress: bool,
+                   run_name: str) -> TrainResult:
     import torch
     from accelerate.utils import set_seed
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
@@ -186,6 +194,11 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
 
     saved = run_folder.load_state(accelerator, out) if resume else None
     step, target_tokens = (saved["step"], saved["target_tokens"]) if saved else (0, 0)
+    log_path = out / TRAIN_LOG
+    if main:
+        resume_train_log(log_path, step)  # a killed run's steps past its saved state are done again
+    if accelerator.log_with:
+        accelerator.init_trackers(run_name, config=config.hyperparameters())
 
     # --- the loop ---
     loss_model.train()
@@ -197,9 +210,11 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
         group = local[group_start:group_start + config.grad_accum]
         batches = [{k: v.to(accelerator.device) for k, v in collate([encoded[j] for j in indices], pad).items()}
                    for indices in group]
+        step_start = time.perf_counter()
         stats = accumulate(accelerator, loss_model, batches, step_tokens[step])  # summed loss, tokens
-        if config.max_grad_norm:
-            accelerator.clip_grad_norm_(loss_model.parameters(), config.max_grad_norm)
+        # The norm before clipping (with clipping off, an infinite bound only measures it).
+        grad_norm = accelerator.clip_grad_norm_(loss_model.parameters(), config.max_grad_norm or math.inf)
+        lr = scheduler.get_last_lr()[0]  # this step's rate: the scheduler moves on after it
         optimizer.step()
         if not accelerator.optimizer_step_was_skipped:
             scheduler.step()
@@ -210,6 +225,13 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
         final_loss = (stats[0] / stats[1]).item()
         target_tokens += int(stats[1].item())
         window_tokens += int(stats[1].item())
+        row = {"step": step, "loss": final_loss, "lr": lr, "grad_norm": float(grad_norm),
+               "target_tokens": int(stats[1].item()),
+               "tokens_per_s": int(stats[1].item()) / max(time.perf_counter() - step_start, 1e-9)}
+        if main:
+            append_train_log(log_path, row)
+        if accelerator.log_with:
+            accelerator.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step)
         if main and progress:
             now = time.perf_counter()
             bar.set_postfix(loss=f"{final_loss:.3f}", tok_s=f"{window_tokens / max(now - window_start, 1e-9):.0f}")
@@ -220,6 +242,8 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
             on_step(step)
     bar.close()
     seconds = time.perf_counter() - started
+    if accelerator.log_with:
+        accelerator.end_training()
 
     # --- the checkpoint: save_pretrained + tokenizer + run record (finished last) ---
     run_record.update(status="finished", steps=step, target_tokens=target_tokens, final_loss=final_loss,
