@@ -1,11 +1,13 @@
-"""From runs to claims: per-cell summaries and condition comparisons, within one metric at a time.
+"""From runs to claims: per-cell summaries and condition comparisons, within one formulation and metric.
 
-A *cell* is dataset x student x metric x condition over its seeds. A
+A *cell* is dataset x student x formulation x metric x condition over its seeds. A
 *comparison* sets a condition against a baseline condition of the same dataset,
-student and metric; the family for Holm's correction is every comparison of one
-dataset x student x metric. Which comparisons: every condition against ``none``,
-``post`` against ``pre`` (the first claim) and each ``keytokens_post:K`` against
-``post`` and against its control ``random_post:K`` (the third).
+student, formulation and metric (MCF and CF students answer with different labels, a
+letter and the answer text: never set against each other); the family for Holm's
+correction is every comparison of one dataset x student x formulation x metric. Which
+comparisons: every condition against ``none``, ``post`` against ``pre`` (the first claim)
+and each ``keytokens_post:K`` against ``post`` and against its control ``random_post:K``
+(the third).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from cot_tasks.conditions import parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.names import COMMIT_TASKS
+from cot_tasks.prompts import FORMULATIONS, MCF
 from harness_plugins import stats
 from harness_plugins.runs import Run
 
@@ -57,6 +60,7 @@ class Cell:
     interval: stats.Interval  # hierarchical bootstrap: seeds, then docs
     invalid: float | None  # mean share of outputs without a label (generation metrics)
     chance: float | None  # mean 1 / number of choices over the docs
+    formulation: str = MCF  # last, with a default: Cells made by hand (tests) stay MCF
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Comparison:
     one_model: bool  # one seed per condition: the test speaks for two trained models only
     seed_interval: stats.Interval | None = None  # the seed-level t test's own 95% interval of delta
     cross_device: tuple[int, ...] = ()  # seeds whose two cells were trained on different (recorded) devices
+    formulation: str = MCF
 
     def cross_device_note(self) -> str:
         """How the report and the claims' evidence name those seeds ("" for none)."""
@@ -108,7 +113,7 @@ def _matrix(runs: list[Run], doc_ids: list[str]) -> np.ndarray:
 
 def _cell(members: list[Run], seed: int, n_resamples: int) -> Cell:
     first = members[0]
-    where = f"{first.dataset}/{first.student}/{first.metric}/{first.condition}"
+    where = f"{first.dataset}/{first.student}/{first.formulation}/{first.metric}/{first.condition}"
     seeds = [r.seed for r in members]
     if len(set(seeds)) != len(seeds):
         raise DataError(f"repeated seed among runs of {where}: {', '.join(r.cell for r in members)}")
@@ -124,7 +129,18 @@ def _cell(members: list[Run], seed: int, n_resamples: int) -> Cell:
                 len(doc_ids), float(per_seed.mean()), float(per_seed.std(ddof=1)) if len(seeds) > 1 else math.nan,
                 stats.hierarchical_bootstrap(m, seed=seed, n_resamples=n_resamples),
                 float(np.mean(invalid)) if invalid else None,
-                float(np.mean([1 / c for c in choices])) if choices else None)
+                float(np.mean([1 / c for c in choices])) if choices else None, first.formulation)
+
+
+def check_same_formulation(ref: list[Run], other: list[Run]) -> None:
+    """Refuse to pair runs of two formulations: MCF and CF students are scored on different labels (a letter, the
+    answer text), so their difference would measure the formulation, not the condition. ``aggregate`` never
+    groups them together; this guards every caller of ``compare_runs``."""
+    first = (ref + other)[0]
+    for run in ref + other:
+        if run.formulation != first.formulation:
+            raise DataError(f"cells {first.cell} ({first.formulation}) and {run.cell} ({run.formulation}) are of "
+                            "different formulations: compare within one formulation only")
 
 
 def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
@@ -135,6 +151,7 @@ def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
     seeds for Welch's test; else the one model of each side is compared doc by doc
     (exact McNemar), which says nothing about the conditions beyond those models.
     """
+    check_same_formulation(ref, other)
     ref_by, oth_by = {r.seed: r for r in ref}, {r.seed: r for r in other}
     common = sorted(set(ref_by) & set(oth_by))
     if len(common) >= 2:
@@ -172,30 +189,32 @@ def cross_device_seeds(ref: list[Run], other: list[Run]) -> tuple[int, ...]:
 
 def aggregate(runs: list[Run], *, seed: int = 0,
               n_resamples: int = stats.N_RESAMPLES) -> tuple[list[Cell], list[Comparison]]:
-    groups: dict[tuple[str, str, str, str], list[Run]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
-        groups[(run.dataset, run.student, run.metric, run.condition)].append(run)
+        groups[(run.dataset, run.student, run.formulation, run.metric, run.condition)].append(run)
     cells = [_cell(sorted(members, key=lambda r: r.seed), seed, n_resamples) for members in groups.values()]
-    cells.sort(key=lambda c: (c.dataset, c.student, c.metric, condition_key(c.condition)))
+    # Formulation first: a report reads all of MCF, then all of CF (an MCF-only grid keeps its order).
+    cells.sort(key=lambda c: (FORMULATIONS.index(c.formulation), c.dataset, c.student, c.metric,
+                              condition_key(c.condition)))
     comparisons: list[Comparison] = []
     for c in cells:
         for baseline in baselines_for(c.condition):
-            ref = groups.get((c.dataset, c.student, c.metric, parse_condition(baseline).spec))
+            ref = groups.get((c.dataset, c.student, c.formulation, c.metric, parse_condition(baseline).spec))
             if ref is None:
                 continue
-            other = groups[(c.dataset, c.student, c.metric, c.condition)]
+            other = groups[(c.dataset, c.student, c.formulation, c.metric, c.condition)]
             delta, interval, test, n_seeds, n_docs, one = compare_runs(ref, other, seed=seed, n_resamples=n_resamples)
             comparisons.append(Comparison(c.dataset, c.student, c.metric, c.condition, baseline, n_seeds, n_docs,
                                           delta, interval, test.p_value, math.nan, test.test, one, test.interval,
-                                          cross_device_seeds(ref, other)))
+                                          cross_device_seeds(ref, other), c.formulation))
     return cells, _with_holm(comparisons)
 
 
 def _with_holm(comparisons: list[Comparison]) -> list[Comparison]:
-    """Holm over each dataset x student x metric family."""
+    """Holm over each dataset x student x formulation x metric family."""
     families: dict[tuple, list[int]] = defaultdict(list)
     for i, c in enumerate(comparisons):
-        families[(c.dataset, c.student, c.metric)].append(i)
+        families[(c.dataset, c.student, c.formulation, c.metric)].append(i)
     out = list(comparisons)
     for members in families.values():
         for i, p in zip(members, stats.holm([comparisons[i].p_value for i in members])):

@@ -1,8 +1,10 @@
 """The paper's three claims as verdicts over a report's comparisons, by rules fixed before any score is seen.
 
-Each claim is judged per dataset x student x metric (never across metrics) from the comparisons
-``aggregate`` makes: Holm-adjusted seed-level p and the 95% interval of the difference, which here means
-the span of two intervals: the hierarchical bootstrap's (seeds, then docs) and the seed-level t test's own.
+Each claim is judged per dataset x student x formulation x metric (never across them) from the comparisons
+``aggregate`` makes, on the metrics ``cot_tasks.names.JUDGED_METRICS`` names for the formulation (CF:
+``acc_norm`` and ``exact_match``; its plain ``acc`` is recorded, not judged): Holm-adjusted seed-level p
+and the 95% interval of the difference, which here means the span of two intervals: the hierarchical
+bootstrap's (seeds, then docs) and the seed-level t test's own.
 ``MARGIN`` is the smallest difference that counts: 2 accuracy points, about two standard
 errors of one model's score on the 1,221 CSQA validation questions and the seed spread measured for
 small fine-tuned students, so that nothing smaller is either claimed or ruled out.
@@ -36,6 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cot_tasks.conditions import parse_condition
+from cot_tasks.names import JUDGED_METRICS
+from cot_tasks.prompts import MCF
 from harness_plugins.aggregate import Cell, Comparison
 
 ALPHA = 0.05
@@ -48,6 +52,7 @@ class Verdict:
     claim: str
     dataset: str
     student: str
+    formulation: str
     metric: str
     verdict: str
     evidence: str  # the numbers that decide it
@@ -100,25 +105,30 @@ def at_chance(cell: Cell | None) -> bool:
 
 
 def claim_verdicts(comparisons: list[Comparison], cells: list[Cell] = ()) -> list[Verdict]:
-    """Every claim the comparisons can speak to, per dataset x student x metric (missing conditions: no verdict).
-    ``cells``: the conditions' scores, for the floor rule (without them no pair counts as at chance)."""
-    found = {(c.dataset, c.student, c.metric, c.condition, c.baseline): c for c in comparisons}
-    scores = {(c.dataset, c.student, c.metric, c.condition): c for c in cells}
+    """Every claim the comparisons can speak to, per dataset x student x formulation x judged metric (missing
+    conditions: no verdict). ``cells``: the conditions' scores, for the floor rule (without them no pair counts
+    as at chance)."""
+    found = {(c.dataset, c.student, c.formulation, c.metric, c.condition, c.baseline): c for c in comparisons}
+    scores = {(c.dataset, c.student, c.formulation, c.metric, c.condition): c for c in cells}
     verdicts = []
-    for dataset, student, metric in dict.fromkeys((c.dataset, c.student, c.metric) for c in comparisons):
+    for group in dict.fromkeys((c.dataset, c.student, c.formulation, c.metric) for c in comparisons):
+        dataset, student, formulation, metric = group
+        # Which metric a claim is judged on was fixed per formulation before any score was seen: no other.
+        if metric not in JUDGED_METRICS.get(formulation, ()):
+            continue
+
         def get(condition: str, baseline: str) -> Comparison | None:
-            return found.get((dataset, student, metric, condition, baseline))
+            return found.get((*group, condition, baseline))
 
         def floor(a: str, b: str) -> bool:
-            return at_chance(scores.get((dataset, student, metric, a))) and \
-                at_chance(scores.get((dataset, student, metric, b)))
+            return at_chance(scores.get((*group, a))) and at_chance(scores.get((*group, b)))
 
         def add(claim: str, verdict: str, *evidence: Comparison, note: str = "", at_floor: bool = False) -> None:
             one = " (one model per condition: says nothing about the conditions)" * any(e.one_model for e in evidence)
             text = "; ".join(_said(e) for e in evidence) + one + note
             if at_floor and verdict == INCONCLUSIVE:
                 text += f"; {evidence[0].condition} and {evidence[0].baseline} both at chance"
-            verdicts.append(Verdict(claim, dataset, student, metric, verdict, text))
+            verdicts.append(Verdict(claim, dataset, student, formulation, metric, verdict, text))
 
         if post_pre := get("post", "pre"):
             low = floor("post", "pre")
@@ -126,8 +136,8 @@ def claim_verdicts(comparisons: list[Comparison], cells: list[Cell] = ()) -> lis
         if shuffled := get("shuffled_post", "none"):
             low = floor("shuffled_post", "none")
             add("shuffled post still helps", gain_verdict(shuffled, low), shuffled, at_floor=low)
-        for (d, s, m, condition, baseline), gain in found.items():
-            if (d, s, m) != (dataset, student, metric) or baseline != "none":
+        for (*key, condition, baseline), gain in found.items():
+            if tuple(key) != group or baseline != "none":
                 continue
             cond = parse_condition(condition)
             if cond.name != "keytokens_post" or not (full := get(condition, "post")):
@@ -141,9 +151,14 @@ def claim_verdicts(comparisons: list[Comparison], cells: list[Cell] = ()) -> lis
 
 
 def to_markdown(verdicts: list[Verdict]) -> list[str]:
-    """The report's "Claims" section (no lines when no claim can be judged)."""
+    """The report's "Claims" section (no lines when no claim can be judged). A formulation column only where a
+    verdict is CF: an MCF-only report stays as it was before CF existed."""
     if not verdicts:
         return []
+    cf = any(v.formulation != MCF for v in verdicts)
+    judged = "; ".join(f"{f.upper()}: {', '.join(m)}" for f, m in JUDGED_METRICS.items())
+    per_formulation = (f" Judged per formulation too, on {judged} (CF's plain acc, a summed log-likelihood that "
+                       "prefers short answer texts, is recorded, not judged).") if cf else ""
     lines = ["## Claims", "",
              f"Rules (`harness_plugins/claims.py`): a gain is *reproduced* when it "
              f"is positive with Holm p < {ALPHA}, *not reproduced* when its 95% CI lies below "
@@ -154,8 +169,9 @@ def to_markdown(verdicts: list[Verdict]) -> list[str]:
              "fewer verdicts are decided, never more; the rest was fixed before any score). "
              "Anything else, any comparison of one trained model per condition, and \"no gain\" between two "
              "conditions both at chance (each CI reaching the chance level) is *inconclusive at this scale*. "
-             "Judged per metric, never across metrics.", "",
-             "| claim | dataset | student | metric | verdict | evidence |", "|---|---|---|---|---|---|"]
-    lines += [f"| {v.claim} | {v.dataset} | {v.student} | {v.metric} | **{v.verdict}** | {v.evidence} |"
-              for v in verdicts]
+             "Judged per metric, never across metrics." + per_formulation, "",
+             f"| claim | dataset | student |{' formulation |' * cf} metric | verdict | evidence |",
+             "|---|---|---|" + "---|" * cf + "---|---|---|"]
+    lines += [f"| {v.claim} | {v.dataset} | {v.student} |{f' {v.formulation.upper()} |' * cf} {v.metric} "
+              f"| **{v.verdict}** | {v.evidence} |" for v in verdicts]
     return lines + [""]

@@ -3,7 +3,8 @@
 Inputs are a grid folder (``RUN_DIR`` with ``runs/``), an lm-eval output folder,
 or an lm-eval ``results_*.json``; everything stays in lm-eval's own layout and is
 only read here. Rows are matched by dataset and metric; lm-eval's built-in
-``commonsense_qa``/``openbookqa`` map to our ``csqa``/``obqa``.
+``commonsense_qa``/``openbookqa`` map to our ``csqa``/``obqa``. Our CF (cloze) tasks
+and cells are named so in their rows (an MCF row reads as it did before CF existed).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Sequence
 
 from cot_tasks.errors import DataError
 from cot_tasks.names import TASK_FACTS
+from cot_tasks.prompts import MCF
 from harness_plugins.baselines import Baseline, load_baselines
 from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results, split_key
 from harness_plugins.runs import load_grid
@@ -66,11 +68,13 @@ def rows_from_results(results: LmEvalResults, label: str | None = None,
 
 
 def rows_from_grid(run_dir: str | Path) -> list[Row]:
-    """Our students: one row per dataset x student x condition, mean over seeds."""
+    """Our students: one row per dataset x student x formulation x condition, mean over seeds."""
     from harness_plugins.aggregate import aggregate
 
     cells, _ = aggregate(load_grid(run_dir))
-    return [Row("ours", c.dataset, "", c.student, f"cot-distill {c.condition} ({c.metric})",
+    # A CF student's score sits beside MCF ones in one table: its method says which it is.
+    return [Row("ours", c.dataset, "", c.student,
+                f"cot-distill {c.condition} ({c.metric}{'' if c.formulation == MCF else ', ' + c.formulation.upper()})",
                 METRIC_ALIASES.get(c.metric, c.metric), 100 * c.mean,
                 f"{c.task}, {len(c.seeds)} seed(s), CI [{100 * c.interval.low:.1f}, {100 * c.interval.high:.1f}]")
             for c in cells]

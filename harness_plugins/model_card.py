@@ -17,6 +17,7 @@ from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import COMMIT_TASKS, GEN_TASKS, tasks_for
+from cot_tasks.prompts import CF, MCF, check_formulation
 from cot_tasks.records import FACTS
 from harness_plugins.compare import dataset_of_task
 from harness_plugins.results import split_key
@@ -25,6 +26,12 @@ from trainers.config import read_run_record
 SAMPLE = "sample"
 # lm-eval metric -> Hub metric type (both score the label the student picks).
 METRIC_TYPES = {"acc": "accuracy", "acc_norm": "accuracy", "exact_match": "accuracy"}
+# What the student answers with in each formulation: a card says which, since the scores mean different things.
+FORMULATION_WORDS = {
+    MCF: "MCF (multiple choice: lettered options in the prompt; the label is the gold letter)",
+    CF: "CF (cloze: no options in the prompt; the label is the gold answer text, each option's text scored as "
+          "the continuation)",
+}
 
 
 def _split(results: Mapping, task: str, dataset: str) -> str:
@@ -92,6 +99,11 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     dataset, condition, student = (str(run_info[k]) for k in ("dataset", "condition", "student"))
     if dataset not in FACTS:
         raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(FACTS)})", field="dataset")
+    # run.json carries it for CF cells only (harness_plugins.cell): absent is MCF.
+    try:
+        formulation = check_formulation(str(run_info.get("formulation", MCF)))
+    except DataError as err:
+        raise DataError(str(err), field="formulation") from None
     if results is not None:
         _check_results(results)
     metrics = run_info.get("metrics") or {}
@@ -101,7 +113,6 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     source = str(sources.pop() if len(sources) == 1 else run_info.get("source") or train_config.get("source")
                  or "unknown")
     # The gen pass first: a commit task reads its samples.
-    formulation = str(run_info.get("formulation", "mcf"))
     tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()) or
                    [m.task for m in tasks_for(condition, dataset, formulation).values()],
                    key=lambda t: t not in GEN_TASKS)
@@ -145,6 +156,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         "",
         f"- **Student (base model):** `{public(student)}`",
         f"- **CoT condition:** `{condition}` (how the gold label and the teacher rationale form the target)",
+        f"- **Formulation:** {FORMULATION_WORDS[formulation]}",
         f"- **Teacher:** `{teacher}`",
         f"- **Rationales:** `{public(run_info.get('rationales') or train_config.get('rationales')) or 'none'}`",
         f"- **Data:** {data}; trained on `{split}`"
@@ -162,7 +174,9 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         "",
         "Scored with lm-evaluation-harness: `acc` is the label picked where the student commits (right after "
         "the prompt, or after its own greedy rationale and the answer cue), `exact_match` the label it "
-        "commits to in free generation.",
+        "commits to in free generation."
+        + (" The labels are answer texts: `acc_norm` picks by log-likelihood per byte, `acc` by the sum (which "
+           "prefers short texts)." if formulation != MCF else ""),
         "",
         *(scores or ["Not scored yet: score it with the commands below."]),
         "",

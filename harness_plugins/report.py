@@ -1,10 +1,12 @@
 """``cot-distill report RUN_DIR``: a grid's runs as report.md, report.csv and report.png.
 
 Reading is ``harness_plugins.runs``, the statistics ``harness_plugins.aggregate``
-and ``stats``; this module only renders. Every comparison stays within one metric:
-``acc`` (the label letter with the highest log-likelihood where the student commits
-to its answer) and ``exact_match`` (the label in its greedy output) are reported
-side by side, never set against each other.
+and ``stats``; this module only renders. Every comparison stays within one formulation
+and metric: ``acc`` (the label letter with the highest log-likelihood where the student
+commits to its answer) and ``exact_match`` (the label in its greedy output) are reported
+side by side, never set against each other; a CF (cloze) cell, whose label is the answer
+text (plus ``acc_norm``, per byte), is reported under its own headings, never beside MCF.
+A report without CF cells reads exactly as before CF existed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from cot_tasks.conditions import parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
+from cot_tasks.names import JUDGED_METRICS
+from cot_tasks.prompts import MCF
 from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
 from harness_plugins.runs import RunDirs, Training, load_grid, load_training, run_dirs, unfinished_cells
@@ -26,9 +30,24 @@ REPORT_FILES = ("report.md", "report.csv", "report.png")
 METRIC_WORDS = {
     "acc": "acc: the label letter with the highest log-likelihood where the student commits to its answer "
            "(after the prompt; after its own greedy rationale and the answer cue for reasoning-first conditions)",
+    "acc_norm": "acc_norm: the option whose answer text has the highest log-likelihood per byte where the student "
+                "commits to its answer (after the prompt; after its own greedy rationale and the answer cue for "
+                "reasoning-first conditions)",
     "exact_match": "exact_match: the label the student commits to in its greedy output "
                    "(invalid: share of outputs with no label)",
 }
+# CF's label is the answer text, not a letter; acc sums its log-likelihood, which favours short texts.
+CF_METRIC_WORDS = {
+    "acc": "acc: the option whose answer text has the highest summed log-likelihood where the student commits to "
+           "its answer (recorded, not judged: a sum prefers short answer texts; acc_norm is judged)",
+    "exact_match": "exact_match: the answer text the student commits to in its greedy output "
+                   "(invalid: share of outputs naming no option)",
+}
+FORMULATION_WORDS = ("**Formulations:** MCF (multiple choice): lettered options in the prompt, the label is a letter. "
+                     "CF (cloze): no options in the prompt, the label is the answer text and each option's text is "
+                     "scored as the continuation. Cells of two formulations are never compared (Holm: per "
+                     "formulation too); claims are judged on " + "; ".join(
+                         f"{', '.join(m)} in {f.upper()}" for f, m in JUDGED_METRICS.items()) + ".")
 CSV_FIELDS = ["dataset", "student", "metric", "condition", "task", "n_seeds", "n_docs", "mean", "sd", "ci_low",
               "ci_high", "invalid", "chance", "baseline", "delta", "delta_ci_low", "delta_ci_high", "delta_t_low",
               "delta_t_high", "p_value", "p_holm", "test", "cross_device_seeds"]
@@ -46,19 +65,32 @@ def _p(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.3g}"
 
 
+def has_cf(items) -> bool:
+    """Whether any cell (comparison, training) is not MCF: only then do tables name the formulation, so that an
+    MCF-only report stays byte for byte what it was before CF existed."""
+    return any(x.formulation != MCF for x in items)
+
+
+def metric_words(formulation: str, metric: str) -> str:
+    words = CF_METRIC_WORDS if formulation != MCF else {}
+    return words.get(metric) or METRIC_WORDS.get(metric, metric)
+
+
 def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:
-    """One row per cell x baseline (a cell without comparisons: one row, baseline empty); fractions."""
+    """One row per cell x baseline (a cell without comparisons: one row, baseline empty); fractions. A
+    ``formulation`` column after ``student`` where any cell is CF."""
     by_cell: dict[tuple, list[Comparison]] = {}
     for c in comparisons:
-        by_cell.setdefault((c.dataset, c.student, c.metric, c.condition), []).append(c)
+        by_cell.setdefault((c.dataset, c.student, c.formulation, c.metric, c.condition), []).append(c)
+    cf = has_cf(cells)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(CSV_FIELDS[:2] + ["formulation"] * cf + CSV_FIELDS[2:])
     for cell in cells:
-        base = [cell.dataset, cell.student, cell.metric, cell.condition, cell.task, len(cell.seeds), cell.docs,
-                _num(cell.mean), _num(cell.std), _num(cell.interval.low), _num(cell.interval.high),
-                _num(cell.invalid), _num(cell.chance)]
-        rows = by_cell.get((cell.dataset, cell.student, cell.metric, cell.condition)) or [None]
+        base = [cell.dataset, cell.student, *[cell.formulation] * cf, cell.metric, cell.condition, cell.task,
+                len(cell.seeds), cell.docs, _num(cell.mean), _num(cell.std), _num(cell.interval.low),
+                _num(cell.interval.high), _num(cell.invalid), _num(cell.chance)]
+        rows = by_cell.get((cell.dataset, cell.student, cell.formulation, cell.metric, cell.condition)) or [None]
         for c in rows:
             t = c.seed_interval if c else None
             writer.writerow(base + ([c.baseline, _num(c.delta), _num(c.interval.low), _num(c.interval.high),
@@ -77,21 +109,25 @@ def training_markdown(training: list[Training]) -> list[str]:
         value = t.facts.get(key)
         return "" if value is None else format(value, fmt)
 
+    cf = has_cf(training)
     lines = ["## Training, per run", "",
              "target len: mean tokens of the student per target (label + body + EOS). control/CoT: a control's "
              "body against the rationale it replaces, in the student's tokens (mean ratio). answer left: targets "
              "still holding a form of the answer after removal. precision, device: the training's. Blank: not recorded "
              "(cells finished before run.json carried the trainer's measurements).", "",
-             "| dataset | student | condition | seed | examples | dropped | cut | target len | control/CoT "
-             "| answer left | steps | final loss | precision | device |", "|" + "---|" * 14]
-    for t in sorted(training, key=lambda t: (t.dataset, t.student, condition_key(t.condition), t.seed)):
+             f"| dataset | student |{' formulation |' * cf} condition | seed | examples | dropped | cut "
+             "| target len | control/CoT | answer left | steps | final loss | precision | device |",
+             "|" + "---|" * (14 + cf)]
+    for t in sorted(training, key=lambda t: (t.dataset, t.student, t.formulation != MCF, condition_key(t.condition),
+                                             t.seed)):
         counts = " | ".join("" if n is None else str(n) for n in (t.examples, t.dropped, t.truncated))
         facts = " | ".join(fact(t, key, fmt) for key, fmt in (("target_length_mean", ".1f"), ("length_ratio", ".3f"),
                                                                 ("answer_leaks", "d"), ("steps", "d"),
                                                                 ("final_loss", ".3f")))
         precision = t.facts.get("mixed_precision") or ""
         precision = "fp32" if precision == "no" else precision
-        lines.append(f"| {t.dataset} | {t.student} | {t.condition} | {t.seed} | {counts} | {facts} | {precision} "
+        lines.append(f"| {t.dataset} | {t.student} |{f' {t.formulation.upper()} |' * cf} {t.condition} | {t.seed} "
+                     f"| {counts} | {facts} | {precision} "
                      f"| {t.facts.get('device') or ''} |")
     return lines + [""]
 
@@ -107,6 +143,9 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
              "condition; t CI: that test's own 95% interval of Δ (it excludes 0 exactly when p < 0.05; with few "
              "seeds it is far wider than the bootstrap, which can only recombine the seeds there are); Holm: "
              "adjusted over every comparison of one dataset × student × metric.", ""]
+    cf = has_cf(cells)
+    if cf:
+        lines += [FORMULATION_WORDS, ""]
     if unfinished:
         lines += [f"**Grid in progress:** {len(unfinished)} cell(s) of the grid not finished, left out: "
                   f"{', '.join(unfinished)}.", ""]
@@ -119,16 +158,16 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
                   "trained on one device with one trained on another (the per-run table's device column): its Δ "
                   "holds what the device alone moves as well as what the condition does.", ""]
     lines += claims.to_markdown(verdicts)
-    for metric in dict.fromkeys(c.metric for c in cells):
-        lines += [f"## {metric}", "", METRIC_WORDS.get(metric, metric), "",
+    for formulation, metric in dict.fromkeys((c.formulation, c.metric) for c in cells):
+        lines += [f"## {formulation.upper() + ': ' if cf else ''}{metric}", "", metric_words(formulation, metric), "",
                   "| dataset | student | condition | seeds | docs | chance | score | 95% CI | invalid |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        for c in (c for c in cells if c.metric == metric):
+        for c in (c for c in cells if (c.formulation, c.metric) == (formulation, metric)):
             score = _pct(c.mean) + ("" if math.isnan(c.std) else f" ± {_pct(c.std)}")
             lines.append(f"| {c.dataset} | {c.student} | {c.condition} | {len(c.seeds)} | {c.docs} | "
                          f"{_pct(c.chance)} | {score} | [{_pct(c.interval.low)}, {_pct(c.interval.high)}] | "
                          f"{_pct(c.invalid)} |")
-        rows = [c for c in comparisons if c.metric == metric]
+        rows = [c for c in comparisons if (c.formulation, c.metric) == (formulation, metric)]
         if rows:
             lines += ["", "| dataset | student | condition | vs | Δ | 95% CI of Δ | t CI | p | p (Holm) | seeds "
                           "| test |", "|" + "---|" * 11]
@@ -145,7 +184,8 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
 CONTROL_OF = {"random_post": "keytokens_post"}
 # Free-generation scores hatched, so a grey-scale print still tells the two metrics apart.
 HATCH = {"exact_match": "//"}
-METRIC_NOTES = {"acc": ", choice at commitment", "exact_match": ", free generation (hatched)"}
+METRIC_NOTES = {"acc": ", choice at commitment", "acc_norm": ", choice at commitment, per byte",
+                "exact_match": ", free generation (hatched)"}
 
 
 def condition_colours(conditions: list[str]) -> dict[str, tuple]:
@@ -174,26 +214,32 @@ def to_png(cells: list[Cell]) -> bytes:
 
 
 def figure(cells: list[Cell]):
-    """One panel per metric (rows) x dataset (columns): bars per student and condition with their CI, the
-    dataset's chance level as a dashed line; a score of 0 is written on its (empty) bar."""
+    """One panel per formulation x metric (rows) x dataset (columns): bars per student and condition with their
+    CI, the dataset's chance level as a dashed line; a score of 0 is written on its (empty) bar."""
     # The Figure API without pyplot: no global backend or figure registry touched.
     from matplotlib.figure import Figure
 
-    metrics = list(dict.fromkeys(c.metric for c in cells))
+    metrics = list(dict.fromkeys((c.formulation, c.metric) for c in cells))
+    cf = has_cf(cells)
     datasets = sorted({c.dataset for c in cells})
     conditions = sorted({c.condition for c in cells}, key=condition_key)
     fig = Figure(figsize=(5 * len(datasets), 3.6 * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
     width = 0.8 / len(conditions)
     colours = condition_colours(conditions)
-    index = {(c.dataset, c.student, c.metric, c.condition): c for c in cells}
-    for row, metric in enumerate(metrics):
+    index = {(c.dataset, c.student, c.formulation, c.metric, c.condition): c for c in cells}
+    for row, (formulation, metric) in enumerate(metrics):
         for ax, dataset in zip(axes[row], datasets):
-            mine = [c for c in cells if c.dataset == dataset and c.metric == metric]
+            mine = [c for c in cells if (c.dataset, c.formulation, c.metric) == (dataset, formulation, metric)]
+            panel = f"{formulation.upper()}: {metric}" if cf else metric
+            if not mine:  # a dataset run in one formulation only (CF beside MCF): say so, draw no empty axes
+                ax.set_title(f"{dataset}: {panel}\nno cells", fontsize="medium")
+                ax.set_axis_off()
+                continue
             students = sorted({c.student for c in mine})
             for j, condition in enumerate(conditions):
                 found = [(i, index[k]) for i, s in enumerate(students)
-                         if (k := (dataset, s, metric, condition)) in index]
+                         if (k := (dataset, s, formulation, metric, condition)) in index]
                 if not found:
                     continue
                 xs = [i - 0.4 + width * (j + 0.5) for i, _ in found]
@@ -211,12 +257,17 @@ def figure(cells: list[Cell]):
             ax.set_xticks(range(len(students)), students, rotation=20)
             seeds = sorted({len(c.seeds) for c in mine})
             # Two short lines: panels side by side must not run into each other's titles.
-            ax.set_title(f"{dataset}: {metric}{METRIC_NOTES.get(metric, '')}\n{mine[0].docs if mine else 0} docs, "
+            ax.set_title(f"{dataset}: {panel}{METRIC_NOTES.get(metric, '')}\n{mine[0].docs} docs, "
                          f"{'/'.join(map(str, seeds))} seed(s)", fontsize="medium")
             ax.set_ylabel(f"{metric} (%)")
             ax.set_ylim(0, 100)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="condition", fontsize="small", loc="outside right upper")
+    # Every panel's conditions: the first panel may miss some (or be empty) when formulations ran different grids.
+    # In the order they are first drawn (matplotlib's: the chance line, then the bars), first panel first.
+    drawn: dict[str, object] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            drawn.setdefault(label, handle)
+    fig.legend(list(drawn.values()), list(drawn), title="condition", fontsize="small", loc="outside right upper")
     return fig
 
 

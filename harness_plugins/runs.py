@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from cot_tasks.errors import DataError
+from cot_tasks.names import TASK_FACTS
+from cot_tasks.prompts import FORMULATIONS, MCF
 from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
-
-METRICS = ("acc", "exact_match")  # choice at commitment; free generation (harness_plugins.grid)
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,16 @@ class Run:
     condition: str
     student: str
     seed: int
-    metric: str  # bare name: acc, exact_match
+    metric: str  # bare name: acc, acc_norm (CF), exact_match
     task: str
     value: float
     invalid: float | None  # share of outputs with no extractable label (generation metrics)
     version: object
     docs: Mapping[str, DocScore] = field(repr=False)  # by example id (results.read_samples)
     device: str | None = None  # where it was trained, as run.json records it (None: not recorded)
+    # mcf or cf: what the student was trained and scored on (a letter or the answer text); last, with a
+    # default, so that Runs made by hand (tests, simulations) stay MCF as every grid before CF was.
+    formulation: str = MCF
 
     @property
     def cell(self) -> str:
@@ -53,6 +56,11 @@ def _read_run_json(run_dir: Path) -> dict:
                             else "missing", path=path, field=name)
     if not isinstance(info["metrics"], dict):
         raise DataError("not an object", path=path, field="metrics")
+    # harness_plugins.cell writes the key for CF cells only: the MCF grids finished before CF have none.
+    info.setdefault("formulation", MCF)
+    if info["formulation"] not in FORMULATIONS:
+        raise DataError(f"unknown formulation {info['formulation']!r} (known: {', '.join(FORMULATIONS)})",
+                        path=path, field="formulation")
     return info
 
 
@@ -73,6 +81,10 @@ def load_run(run_dir: str | Path) -> list[Run]:
         if not isinstance(score, dict) or not all(isinstance(score.get(k), str) for k in ("task", "key")):
             raise DataError("needs task and key", path=where, field=f"metrics.{metric}")
         task, key = score["task"], score["key"]
+        # A CF cell scored by an MCF task (or the reverse) would be compared with the wrong cells.
+        if task in TASK_FACTS and TASK_FACTS[task][1] != info["formulation"]:
+            raise DataError(f"task {task!r} is {TASK_FACTS[task][1]}, the cell {info['formulation']}", path=where,
+                            field=f"metrics.{metric}.task")
         name, filter_name = split_key(key)
         if name != metric or "," not in key:
             raise DataError(f"key {key!r} is not '{metric},<filter>'", path=where, field=f"metrics.{metric}.key")
@@ -86,7 +98,7 @@ def load_run(run_dir: str | Path) -> list[Run]:
             student=str(info["student"]), seed=int(info["seed"]), metric=metric, task=task,
             value=float(entry[key]), invalid=None if invalid is None else float(invalid),
             version=results.version(task), docs=read_samples(samples_path(results, task), metric, filter_name),
-            device=device))
+            device=device, formulation=info["formulation"]))
     return runs
 
 
@@ -122,7 +134,8 @@ def planned_cells(run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     grid = json.loads(path.read_text(encoding="utf-8"))
-    return [c.name for c in grid_cells(grid["datasets"], grid["conditions"], grid["students"], grid["seeds"])]
+    return [c.name for c in grid_cells(grid["datasets"], grid["conditions"], grid["students"], grid["seeds"],
+                                       grid.get("formulation", "mcf"))]
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,7 @@ class Training:
     dropped: int | None
     truncated: int | None
     facts: Mapping[str, object]
+    formulation: str = MCF
 
 
 def load_training(dirs: RunDirs) -> list[Training]:
@@ -150,7 +164,7 @@ def load_training(dirs: RunDirs) -> list[Training]:
             info = _read_run_json(d)
             out.append(Training(d.name, str(info["dataset"]), str(info["student"]), str(info["condition"]),
                                 int(info["seed"]), info.get("examples"), info.get("dropped"), info.get("truncated"),
-                                _training_facts(info)))
+                                _training_facts(info), info["formulation"]))
     return out
 
 
@@ -177,14 +191,19 @@ def load_grid(dirs: RunDirs) -> list[Run]:
 
 
 def check_metrics(runs: Iterable[Run]) -> None:
-    """Every cell carries every metric the grid reports: a comparison never falls back to another metric."""
+    """Every cell carries every metric its formulation's cells report: a comparison never falls back to another
+    metric. Within one formulation only: CF cells carry acc_norm, which MCF cells (one-token letters) do not."""
     by_cell: dict[Path, set[str]] = defaultdict(set)
+    formulation: dict[Path, str] = {}
     for run in runs:
         by_cell[run.path].add(run.metric)
-    wanted = set().union(*by_cell.values())
+        formulation[run.path] = run.formulation
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for path, metrics in by_cell.items():
+        wanted[formulation[path]] |= metrics
     for path, metrics in sorted(by_cell.items()):
-        if metrics != wanted:
-            raise DataError(f"cell has no {', '.join(sorted(wanted - metrics))} score while other cells do; "
+        if metrics != (want := wanted[formulation[path]]):
+            raise DataError(f"cell has no {', '.join(sorted(want - metrics))} score while other cells do; "
                             "re-evaluate it", path=path / "run.json")
 
 

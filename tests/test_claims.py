@@ -20,10 +20,10 @@ from harness_plugins.claims import (
 
 
 def comp(condition, baseline, delta, low, high, p_holm, *, metric="acc", one_model=False, dataset="csqa",
-         t=None):
+         t=None, formulation="mcf"):
     return Comparison(dataset, "s", metric, condition, baseline, 1 if one_model else 3, 100, delta,
                       stats.Interval(low, high), p_holm, p_holm, "t", one_model,
-                      None if t is None else stats.Interval(*t))
+                      None if t is None else stats.Interval(*t), formulation=formulation)
 
 
 def test_a_verdict_needs_the_seed_level_interval_too():
@@ -109,9 +109,9 @@ def test_one_model_verdict_says_why():
     assert v.verdict == INCONCLUSIVE and "one model per condition" in v.evidence
 
 
-def cell(condition, low, *, chance=0.2, metric="acc"):
+def cell(condition, low, *, chance=0.2, metric="acc", formulation="mcf"):
     return Cell("csqa", "s", metric, condition, "t", (0, 1, 2), 100, low + 0.01, 0.01, stats.Interval(low, low + 0.02),
-                None, chance)
+                None, chance, formulation)
 
 
 def test_no_gain_between_students_at_chance_is_inconclusive():
@@ -128,3 +128,34 @@ def test_no_gain_between_students_at_chance_is_inconclusive():
     # A real gain is a gain whatever the floor.
     gain = [comp("post", "pre", 0.05, 0.02, 0.08, 0.01)]
     assert claim_verdicts(gain, at_chance)[0].verdict == REPRODUCED
+
+
+def test_cf_is_judged_on_acc_norm_and_exact_match_only_and_never_with_mcf():
+    """CF's plain acc (a summed log-likelihood, which prefers short answer texts) is recorded, not judged; and
+    no claim reads comparisons of two formulations together."""
+    gain = {"delta": 0.05, "low": 0.02, "high": 0.08, "p_holm": 0.01}
+    comparisons = [comp("post", "pre", formulation=f, metric=m, **gain)
+                   for f, metrics in (("mcf", ("acc", "exact_match")), ("cf", ("acc", "acc_norm", "exact_match")))
+                   for m in metrics]
+    # key tokens: the gain over none in MCF, the match with post in CF only: neither formulation can judge it
+    comparisons += [comp("keytokens_post:5", "none", formulation="mcf", **gain),
+                    comp("keytokens_post:5", "post", 0.0, -0.01, 0.01, 0.9, formulation="cf")]
+    verdicts = claim_verdicts(comparisons)
+    assert {(v.claim, v.formulation, v.metric) for v in verdicts} == {
+        ("post beats pre", "mcf", "acc"), ("post beats pre", "mcf", "exact_match"),
+        ("post beats pre", "cf", "acc_norm"), ("post beats pre", "cf", "exact_match")}
+    lines = to_markdown(verdicts)
+    assert "| claim | dataset | student | formulation | metric | verdict | evidence |" in lines
+    assert "| post beats pre | csqa | s | CF | acc_norm | **reproduced** |" in "\n".join(lines)
+    assert "CF: acc_norm, exact_match" in lines[2] and "not judged" in lines[2]
+    mcf_only = to_markdown([v for v in verdicts if v.formulation == "mcf"])
+    assert "| claim | dataset | student | metric | verdict | evidence |" in mcf_only and "CF" not in "".join(mcf_only)
+
+
+def test_the_floor_rule_reads_the_cells_of_the_same_formulation():
+    no_gain = [comp("post", "pre", 0.003, -0.01, 0.015, 0.6, formulation="cf", metric="acc_norm")]
+    mcf_at_chance = [cell("pre", 0.18), cell("post", 0.19)]
+    cf_at_chance = [cell("pre", 0.18, formulation="cf", metric="acc_norm"),
+                    cell("post", 0.19, formulation="cf", metric="acc_norm")]
+    assert claim_verdicts(no_gain, mcf_at_chance)[0].verdict == NOT_REPRODUCED
+    assert claim_verdicts(no_gain, cf_at_chance)[0].verdict == INCONCLUSIVE

@@ -129,3 +129,18 @@ def test_compare_reads_both_passes_of_an_lm_eval_folder(tmp_path):
     rows = compare([tmp_path / "eval"], baselines_path=_baselines(tmp_path, [ROW]))
     assert sorted((r.model, r.method, round(r.value, 1)) for r in rows if r.source != "published") == [
         ("s", "lm-eval cot_csqa", 30.0), ("s", "lm-eval cot_csqa_gen", 10.0)]
+
+
+def test_cf_tasks_and_cells_are_recognised_and_named(tmp_path):
+    """Our CF tasks map to their dataset; a grid's CF rows say CF in their method (MCF rows read as before)."""
+    assert dataset_of_task("cot_csqa_cf") == "csqa" and dataset_of_task("cot_obqa_cf_commit") == "obqa"
+    assert dataset_of_task("cot_quarel_cf_gen") == "quarel"
+    grid = tmp_path / "grid"
+    write_run(grid, condition="none", correct=[1, 0, 0, 0])
+    write_run(grid, condition="none", correct=[1, 1, 0, 0], metrics=("acc", "acc_norm"), formulation="cf")
+    rows = compare([grid], baselines_path=_baselines(tmp_path, [ROW]), metric=None)
+    ours = {(r.method, r.metric, round(r.value, 1), r.note.split(",")[0]) for r in rows if r.source == "ours"}
+    assert ours == {("cot-distill none (acc)", "acc", 25.0, "cot_csqa"),
+                    ("cot-distill none (acc, CF)", "acc", 50.0, "cot_csqa_cf"),
+                    ("cot-distill none (acc_norm, CF)", "acc_norm", 50.0, "cot_csqa_cf")}
+    assert "| cot-distill none (acc_norm, CF) |" in format_table(rows)

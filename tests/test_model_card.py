@@ -45,6 +45,7 @@ def test_model_card_front_matter(tmp_path):
     assert result["metrics"] == [{"type": "accuracy", "value": 0.4321, "name": "acc (cot_csqa)"}]
     assert '--include_path "$(cot-distill tasks-dir)" --tasks cot_csqa' in text
     assert "`post`" in text and "gpt-4o" in text and '"seed": 0' in text
+    assert "- **Formulation:** MCF (multiple choice" in text  # run.json without the key: MCF
     assert "`acc` = 0.4321 (lm-eval task `cot_csqa` version 1.0, key `acc,none`, 20 docs)" in text
     assert "`exact_match` = 0.2500 (lm-eval task `cot_csqa_gen`, key `exact_match,first-label`, 20 docs, " \
            "50.0% without a label)" in text
@@ -116,3 +117,18 @@ def test_a_card_of_a_student_not_scored_yet(tmp_path):
     assert "model-index" not in meta and meta["datasets"] == ["community-datasets/quarel"]
     assert "Not scored yet" in text and "--tasks cot_quarel_gen" in text and "--tasks cot_quarel_commit" in text
     assert '"source": "hub"' in text
+
+
+def test_a_cf_card_names_its_formulation_and_an_unknown_one_is_refused(tmp_path):
+    run = {**RUN, "formulation": "cf", "metrics": {
+        "acc_norm": {"task": "cot_csqa_cf", "key": "acc_norm,none", "value": 0.5, "n_docs": 20},
+        "exact_match": {"task": "cot_csqa_cf_gen", "key": "exact_match,first-label", "value": 0.25, "n_docs": 20}}}
+    results = {"results": {"cot_csqa_cf": {"acc,none": 0.4, "acc_norm,none": 0.5},
+                           "cot_csqa_cf_gen": {"exact_match,first-label": 0.25}}}
+    text = write_model_card(tmp_path, run, results).read_text()
+    assert "- **Formulation:** CF (cloze" in text and "`acc_norm` picks by log-likelihood per byte" in text
+    assert "--tasks cot_csqa_cf_gen" in text and "--tasks cot_csqa_cf " in text
+    not_scored = write_model_card(tmp_path, {**RUN, "formulation": "cf", "metrics": {}}, None).read_text()
+    assert "--tasks cot_csqa_cf_gen" in not_scored  # the tasks to run are the CF ones
+    with pytest.raises(DataError, match="field 'formulation': unknown formulation 'cloze'"):
+        write_model_card(tmp_path, {**RUN, "formulation": "cloze"}, RESULTS)

@@ -22,22 +22,32 @@ TS = "2026-01-01T00-00-00.000001"
 
 def write_run(run_dir: Path, *, dataset="csqa", condition="none", student="tiny", seed=0, correct=(1, 0, 1, 1),
               metrics=("acc",), task=None, version=1.0, ts=TS, samples=True, gen_correct=None,
-              merge=False) -> Path:
+              merge=False, formulation="mcf", norm_correct=None) -> Path:
     """One grid cell in the layout `cot-distill run` + lm-eval write: run.json, results and samples.
 
     ``metrics``: which of acc (task cot_<ds>) / exact_match (task cot_<ds>_gen, with invalid) the cell has;
     ``gen_correct``: per-doc exact_match (default: ``correct``); ``merge``: add to the cell's run.json.
+    ``formulation`` "cf": a CF cell as harness_plugins.cell writes it (folder ``<ds>__cf__...``, tasks
+    ``cot_<ds>_cf[_gen]``, run.json's ``formulation``); its acc and acc_norm (per doc ``norm_correct``, default
+    ``correct``) come from one task, so one results file holds both, as lm-eval writes them.
     """
-    run = run_dir / "runs" / f"{dataset}__{condition}__{student}__seed{seed}"
+    cf = formulation == "cf"
+    stem = f"cot_{dataset}" + "_cf" * cf
+    run = run_dir / "runs" / f"{dataset}{'__cf' * cf}__{condition}__{student}__seed{seed}"
     out = run / "eval" / "student"
     out.mkdir(parents=True, exist_ok=merge)
     scores = json.loads((run / "run.json").read_text())["metrics"] if merge else {}
-    for metric in metrics:
-        gen = metric == "exact_match"
-        name = task or (f"cot_{dataset}_gen" if gen else f"cot_{dataset}")
+    choice = [m for m in metrics if m != "exact_match"]
+    for names in [choice] * bool(choice) + [["exact_match"]] * ("exact_match" in metrics):
+        gen = names == ["exact_match"]
+        name = task or (f"{stem}_gen" if gen else stem)
         filt = "committed-label" if gen else "none"
-        docs = list(gen_correct if gen and gen_correct is not None else correct)
-        entry = {"alias": name, f"{metric},{filt}": float(np.mean(docs)), f"{metric}_stderr,{filt}": 0.1}
+        per_metric = {m: list(gen_correct if gen and gen_correct is not None else
+                              norm_correct if m == "acc_norm" and norm_correct is not None else correct)
+                      for m in names}
+        entry = {"alias": name}
+        for metric, docs in per_metric.items():
+            entry.update({f"{metric},{filt}": float(np.mean(docs)), f"{metric}_stderr,{filt}": 0.1})
         if gen:
             entry[f"invalid,{filt}"] = 0.25
         results = {"results": {name: entry}, "configs": {name: {"task": name, "test_split": "validation"}},
@@ -47,12 +57,13 @@ def write_run(run_dir: Path, *, dataset="csqa", condition="none", student="tiny"
         (out / f"results_{stamp}.json").write_text(json.dumps(results))
         if samples:
             with open(out / f"samples_{name}_{stamp}.jsonl", "w") as fh:
-                for doc_id, ok in enumerate(docs):
+                for doc_id in range(len(per_metric[names[0]])):
                     fh.write(json.dumps({"doc_id": doc_id, "filter": filt, "doc_hash": f"{name}-h{doc_id}",
                                          "doc": {"id": f"q{doc_id}", "labels": list("ABCDE")},
-                                         metric: float(ok)}) + "\n")
-        scores[metric] = {"task": name, "key": f"{metric},{filt}"}
-    info = {"dataset": dataset, "condition": condition, "student": student, "seed": seed, "metrics": scores}
+                                         **{m: float(docs[doc_id]) for m, docs in per_metric.items()}}) + "\n")
+        scores.update({metric: {"task": name, "key": f"{metric},{filt}"} for metric in names})
+    info = {"dataset": dataset, "condition": condition, "student": student, "seed": seed, "metrics": scores,
+            **({"formulation": formulation} if cf else {})}
     (run / "run.json").write_text(json.dumps(info))
     return run
 
@@ -515,3 +526,131 @@ def test_several_grids_report_as_one_and_a_cell_in_two_is_refused(tmp_path, caps
     assert main(["report", str(a), str(b), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "csqa__none__smollm2__seed0 is in two run folders" in err
+
+
+# --------------------------------------------------------------------------- formulations
+
+
+def _cf_cells(rd: Path) -> Path:
+    """CF cells beside ``_grid``'s MCF ones, with other scores: none, post (seeds 0-2) and pre (commit task)."""
+    cf = {"formulation": "cf", "metrics": ("acc", "acc_norm", "exact_match")}
+    for seed in range(3):
+        write_run(rd, condition="none", seed=seed, correct=[0] * 9 + [1], **cf)
+        write_run(rd, condition="post", seed=seed, correct=[1] * (7 + seed) + [0] * (3 - seed),
+                  norm_correct=[0] + [1] * 8 + [0], **cf)
+        write_run(rd, condition="pre", seed=seed, metrics=("exact_match",), formulation="cf", gen_correct=[1] * 10)
+        write_run(rd, condition="pre", seed=seed, metrics=("acc", "acc_norm"), formulation="cf",
+                  correct=[1] * 5 + [0] * 5, task="cot_csqa_cf_commit", merge=True)
+    return rd
+
+
+def test_run_formulation_defaults_to_mcf_and_an_unknown_one_is_refused(tmp_path):
+    from harness_plugins.runs import load_training
+
+    rd = tmp_path / "grid"
+    run = write_run(rd)
+    assert {r.formulation for r in load_grid(rd)} == {"mcf"}  # run.json without the key: an MCF cell
+    assert [t.formulation for t in load_training(rd)] == ["mcf"]
+    cf = write_run(rd, condition="post", formulation="cf", metrics=("acc", "acc_norm"))
+    assert cf.name == "csqa__cf__post__tiny__seed0"
+    assert {(r.cell, r.formulation) for r in load_grid(rd) if r.formulation == "cf"} == {(cf.name, "cf")}
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "formulation": "cloze"}))
+    with pytest.raises(DataError, match=r"run\.json: field 'formulation': unknown formulation 'cloze'"):
+        load_grid(rd)
+    # a CF cell scored by an MCF task would be compared with the wrong cells
+    (run / "run.json").write_text(json.dumps({**info, "formulation": "cf"}))
+    with pytest.raises(DataError, match=r"field 'metrics.acc.task': task 'cot_csqa' is mcf, the cell cf"):
+        load_grid(rd)
+
+
+def test_a_report_over_mcf_and_cf_keeps_them_apart(tmp_path):
+    """Each formulation its own cells, comparisons, Holm families and headings; CF's claims only on the metrics
+    judged for it (acc_norm, exact_match: not plain acc); the csv and the claims table name the formulation."""
+    from harness_plugins.report import figure
+
+    rd = _cf_cells(_grid(tmp_path))
+    report = build_report(rd, n_resamples=200)
+    by = {(c.formulation, c.metric, c.condition): c for c in report.cells}
+    assert by[("mcf", "acc", "none")].mean == pytest.approx(0.3)
+    assert by[("cf", "acc", "none")].mean == pytest.approx(0.1)
+    assert ("mcf", "acc_norm", "none") not in by and by[("cf", "acc_norm", "post")].mean == pytest.approx(0.8)
+    pairs = (("pre", "none"), ("post", "none"), ("post", "pre"))
+    assert {(c.formulation, c.metric, c.condition, c.baseline) for c in report.comparisons} == {
+        (f, m, c, b) for f, metrics in (("mcf", ("acc", "exact_match")), ("cf", ("acc", "acc_norm", "exact_match")))
+        for m in metrics for c, b in pairs}
+    mcf_post = next(c for c in report.comparisons if (c.formulation, c.metric, c.condition, c.baseline) ==
+                    ("mcf", "acc", "post", "none"))
+    assert mcf_post.delta == pytest.approx(0.4)  # MCF none (0.3) against MCF post (0.7): no CF cell in it
+    for f, m in {(c.formulation, c.metric) for c in report.comparisons}:
+        family = [c for c in report.comparisons if (c.formulation, c.metric) == (f, m)]
+        assert [c.p_holm for c in family] == pytest.approx(stats.holm([c.p_value for c in family]))
+    assert {(v.formulation, v.metric) for v in report.verdicts} == {
+        ("mcf", "acc"), ("mcf", "exact_match"), ("cf", "acc_norm"), ("cf", "exact_match")}
+    lines = report.markdown.splitlines()
+    headings = [line for line in lines if line.startswith("## ") and ":" in line]
+    assert headings == ["## MCF: acc", "## MCF: exact_match", "## CF: acc", "## CF: acc_norm", "## CF: exact_match"]
+    assert "## acc" not in lines and any(line.startswith("**Formulations:**") for line in lines)
+    assert "| claim | dataset | student | formulation | metric | verdict | evidence |" in lines
+    assert any(line.startswith("| post beats pre | csqa | tiny | CF | acc_norm |") for line in lines)
+    cf_acc = lines[lines.index("## CF: acc") + 2]
+    assert "answer text" in cf_acc and "not judged" in cf_acc
+    rows = list(csv.DictReader((rd / "report.csv").open()))
+    assert list(rows[0])[:4] == ["dataset", "student", "formulation", "metric"]
+    assert {(r["formulation"], r["metric"]) for r in rows} == {
+        ("mcf", "acc"), ("mcf", "exact_match"), ("cf", "acc"), ("cf", "acc_norm"), ("cf", "exact_match")}
+    fig = figure(report.cells)  # one panel row per formulation x metric
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == [
+        "csqa: MCF: acc, choice at commitment", "csqa: MCF: exact_match, free generation (hatched)",
+        "csqa: CF: acc, choice at commitment", "csqa: CF: acc_norm, choice at commitment, per byte",
+        "csqa: CF: exact_match, free generation (hatched)"]
+
+
+def test_an_mcf_only_report_does_not_name_the_formulation(tmp_path):
+    report = build_report(_grid(tmp_path), n_resamples=200)
+    lines = report.markdown.splitlines()
+    assert "## acc" in lines and "**Formulations:**" not in report.markdown and "MCF" not in report.markdown
+    assert "| claim | dataset | student | metric | verdict | evidence |" in lines
+    assert "formulation" not in (tmp_path / "grid" / "report.csv").read_text().splitlines()[0]
+
+
+def test_metrics_are_checked_within_one_formulation(tmp_path, capsys):
+    """MCF cells have no acc_norm, and need none; a CF cell without it while other CF cells have it is refused."""
+    rd = _grid(tmp_path)
+    write_run(rd, condition="none", metrics=("acc", "acc_norm", "exact_match"), formulation="cf")
+    write_run(rd, condition="post", metrics=("acc", "exact_match"), formulation="cf")
+    assert main(["report", str(rd)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "csqa__cf__post__tiny__seed0" in err and "no acc_norm score" in err
+
+
+def test_pairing_runs_of_two_formulations_is_refused_in_one_line(tmp_path):
+    from harness_plugins.aggregate import compare_runs
+
+    rd = tmp_path / "grid"
+    write_run(rd, condition="none")
+    write_run(rd, condition="post", formulation="cf")
+    runs = load_grid(rd)
+    mcf, cf = [r for r in runs if r.formulation == "mcf"], [r for r in runs if r.formulation == "cf"]
+    with pytest.raises(DataError) as err:
+        compare_runs(mcf, cf)
+    assert str(err.value) == ("cells csqa__none__tiny__seed0 (mcf) and csqa__cf__post__tiny__seed0 (cf) are of "
+                              "different formulations: compare within one formulation only")
+    assert aggregate(runs, n_resamples=50)[1] == []  # aggregate never pairs them
+
+
+def test_figure_of_formulations_that_ran_different_grids():
+    """A dataset run in one formulation only gets a "no cells" panel in the other, and the legend holds every
+    panel's conditions, not the first panel's (here empty)."""
+    from dataclasses import replace
+
+    from harness_plugins.report import figure
+
+    cells = [replace(_cell("none"), dataset="obqa"), replace(_cell("post", mean=0.5), formulation="cf"),
+             replace(_cell("pre", mean=0.3), formulation="cf")]
+    fig = figure(cells)
+    (csqa_mcf, obqa_mcf, csqa_cf, obqa_cf) = fig.axes
+    assert csqa_mcf.get_title() == "csqa: MCF: acc\nno cells" and not csqa_mcf.axison
+    assert csqa_cf.get_title().startswith("csqa: CF: acc, choice at commitment\n20 docs") and not obqa_cf.axison
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["chance", "none", "pre", "post"]
