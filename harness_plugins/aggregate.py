@@ -81,6 +81,9 @@ class Comparison:
     seed_interval: stats.Interval | None = None  # the seed-level t test's own 95% interval of delta
     cross_device: tuple[int, ...] = ()  # seeds whose two cells were trained on different (recorded) devices
     formulation: str = MCF
+    # Each seed of the condition less its baseline: the same seed's where paired, else the baseline's mean
+    # (Welch), else the one model's difference (McNemar). What the comparison figure draws as dots.
+    seed_deltas: tuple[float, ...] = ()
 
     def cross_device_note(self) -> str:
         """How the report and the claims' evidence name those seeds ("" for none)."""
@@ -143,9 +146,9 @@ def check_same_formulation(ref: list[Run], other: list[Run]) -> None:
                             "different formulations: compare within one formulation only")
 
 
-def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
-                 n_resamples: int = stats.N_RESAMPLES) -> tuple[float, stats.Interval, stats.SeedTest, int, int, bool]:
-    """(delta, interval, test, n_seeds, n_docs, one_model) of ``other`` against ``ref``.
+def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0, n_resamples: int = stats.N_RESAMPLES
+                 ) -> tuple[float, stats.Interval, stats.SeedTest, int, int, bool, tuple[float, ...]]:
+    """(delta, interval, test, n_seeds, n_docs, one_model, seed_deltas) of ``other`` against ``ref``.
 
     Seeds are paired when both sides share at least two; else both sides need two
     seeds for Welch's test; else the one model of each side is compared doc by doc
@@ -164,11 +167,12 @@ def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
     if len(common) >= 2:
         test = stats.seed_level_test(ma.mean(axis=1), mb.mean(axis=1), paired=True)
         interval = stats.hierarchical_bootstrap(mb - ma, seed=seed, n_resamples=n_resamples)
-        return delta, interval, test, len(common), len(doc_ids), False
+        return delta, interval, test, len(common), len(doc_ids), False, _floats(mb.mean(axis=1) - ma.mean(axis=1))
     if min(len(a), len(b)) >= 2:
         test = stats.seed_level_test(ma.mean(axis=1), mb.mean(axis=1), paired=False)
         interval = stats.hierarchical_bootstrap(mb, minus=ma, seed=seed, n_resamples=n_resamples)
-        return delta, interval, test, min(len(a), len(b)), len(doc_ids), False
+        return (delta, interval, test, min(len(a), len(b)), len(doc_ids), False,
+                _floats(mb.mean(axis=1) - ma.mean()))
     # One trained model on (at least) one side: pair the first seed of each, doc by doc.
     ra, rb = (ref_by[common[0]], oth_by[common[0]]) if common else (a[0], b[0])
     xa, xb = _matrix([ra], doc_ids), _matrix([rb], doc_ids)
@@ -176,7 +180,12 @@ def compare_runs(ref: list[Run], other: list[Run], *, seed: int = 0,
     interval = stats.hierarchical_bootstrap(xb - xa, seed=seed, n_resamples=n_resamples)
     test = stats.SeedTest(mc.p_value, f"exact McNemar over {len(doc_ids)} docs of one model each "
                                       f"(seeds {ra.seed} and {rb.seed})")
-    return float(xb.mean() - xa.mean()), interval, test, 1, len(doc_ids), True
+    one = float(xb.mean() - xa.mean())
+    return one, interval, test, 1, len(doc_ids), True, (one,)
+
+
+def _floats(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
 
 
 def cross_device_seeds(ref: list[Run], other: list[Run]) -> tuple[int, ...]:
@@ -203,10 +212,11 @@ def aggregate(runs: list[Run], *, seed: int = 0,
             if ref is None:
                 continue
             other = groups[(c.dataset, c.student, c.formulation, c.metric, c.condition)]
-            delta, interval, test, n_seeds, n_docs, one = compare_runs(ref, other, seed=seed, n_resamples=n_resamples)
+            delta, interval, test, n_seeds, n_docs, one, per_seed = compare_runs(ref, other, seed=seed,
+                                                                                 n_resamples=n_resamples)
             comparisons.append(Comparison(c.dataset, c.student, c.metric, c.condition, baseline, n_seeds, n_docs,
                                           delta, interval, test.p_value, math.nan, test.test, one, test.interval,
-                                          cross_device_seeds(ref, other), c.formulation))
+                                          cross_device_seeds(ref, other), c.formulation, per_seed))
     return cells, _with_holm(comparisons)
 
 

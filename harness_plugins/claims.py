@@ -104,6 +104,29 @@ def at_chance(cell: Cell | None) -> bool:
     return cell is not None and cell.chance is not None and cell.interval.low <= cell.chance
 
 
+# What one comparison says under the rules above, as the comparison figure marks its row: a gain row (any
+# condition against a baseline it should beat) by ``gain_verdict``, key tokens against the full CoT by the
+# +-MARGIN equivalence of ``match_verdict``.
+GAIN, NO_GAIN, MATCHES, FALLS_SHORT, UNDECIDED, NOT_JUDGED = ("gain", "no gain", "matches", "falls short",
+                                                              "inconclusive", "not judged")
+
+
+def row_verdict(c: Comparison, cells: list[Cell] = ()) -> str:
+    """``NOT_JUDGED`` on a metric the claims do not read (CF's plain acc); a row with one model per side, or
+    \"no gain\" between two conditions both at chance, is ``UNDECIDED`` as in the claims."""
+    if c.metric not in JUDGED_METRICS.get(c.formulation, ()):
+        return NOT_JUDGED
+    if c.one_model:
+        return UNDECIDED
+    if parse_condition(c.condition).name == "keytokens_post" and c.baseline == "post":
+        low, high = span(c)
+        return FALLS_SHORT if high < -MARGIN else MATCHES if -MARGIN <= low and high <= MARGIN else UNDECIDED
+    scores = {(x.dataset, x.student, x.formulation, x.metric, x.condition): x for x in cells}
+    floor = all(at_chance(scores.get((c.dataset, c.student, c.formulation, c.metric, name)))
+                for name in (c.condition, c.baseline))
+    return {REPRODUCED: GAIN, NOT_REPRODUCED: NO_GAIN}.get(gain_verdict(c, floor), UNDECIDED)
+
+
 def claim_verdicts(comparisons: list[Comparison], cells: list[Cell] = ()) -> list[Verdict]:
     """Every claim the comparisons can speak to, per dataset x student x formulation x judged metric (missing
     conditions: no verdict). ``cells``: the conditions' scores, for the floor rule (without them no pair counts

@@ -17,16 +17,21 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from cot_tasks.conditions import parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import JUDGED_METRICS
 from cot_tasks.prompts import MCF
 from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
+from harness_plugins.figures import curves_figure, deltas_figure, has_cf, scores_figure, to_png
 from harness_plugins.runs import RunDirs, Training, load_grid, load_training, run_dirs, unfinished_cells
 
-REPORT_FILES = ("report.md", "report.csv", "report.png")
+REPORT_FILES = ("report.md", "report.csv", "report.png", "report_deltas.png", "report_curves.png")
+# What each figure shows, as report.md names it (a figure with nothing to draw is not written).
+FIGURE_WORDS = {"report.png": "scores per condition with their 95% CI and chance",
+                "report_deltas.png": "every comparison's Δ with its intervals, seeds and the ±2-point band, each row "
+                                     "marked with its verdict",
+                "report_curves.png": "training loss per optimizer step of every run (train_log.jsonl)"}
 METRIC_WORDS = {
     "acc": "acc: the label letter with the highest log-likelihood where the student commits to its answer "
            "(after the prompt; after its own greedy rationale and the answer cue for reasoning-first conditions)",
@@ -63,12 +68,6 @@ def _pct(x: float | None) -> str:
 
 def _p(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.3g}"
-
-
-def has_cf(items) -> bool:
-    """Whether any cell (comparison, training) is not MCF: only then do tables name the formulation, so that an
-    MCF-only report stays byte for byte what it was before CF existed."""
-    return any(x.formulation != MCF for x in items)
 
 
 def metric_words(formulation: str, metric: str) -> str:
@@ -134,7 +133,7 @@ def training_markdown(training: list[Training]) -> list[str]:
 
 def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
                 n_resamples: int = stats.N_RESAMPLES, verdicts: list[claims.Verdict] = (),
-                unfinished: list[str] = (), training: list[Training] = ()) -> str:
+                unfinished: list[str] = (), training: list[Training] = (), figures: list[str] = ()) -> str:
     lines = ["# CoT-distillation report", "",
              "Scores in percent. mean ± sd: over seeds (each seed's accuracy on the eval docs). 95% CI: "
              f"hierarchical percentile bootstrap ({n_resamples} resamples), seeds drawn with replacement, then eval "
@@ -143,6 +142,8 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
              "condition; t CI: that test's own 95% interval of Δ (it excludes 0 exactly when p < 0.05; with few "
              "seeds it is far wider than the bootstrap, which can only recombine the seeds there are); Holm: "
              "adjusted over every comparison of one dataset × student × metric.", ""]
+    if figures:
+        lines += ["Figures: " + "; ".join(f"`{name}`, {FIGURE_WORDS[name]}" for name in figures) + ".", ""]
     cf = has_cf(cells)
     if cf:
         lines += [FORMULATION_WORDS, ""]
@@ -180,97 +181,6 @@ def to_markdown(cells: list[Cell], comparisons: list[Comparison], *,
     return "\n".join(lines)
 
 
-# A control is drawn beside the condition it controls, in the light shade of that condition's hue.
-CONTROL_OF = {"random_post": "keytokens_post"}
-# Free-generation scores hatched, so a grey-scale print still tells the two metrics apart.
-HATCH = {"exact_match": "//"}
-METRIC_NOTES = {"acc": ", choice at commitment", "acc_norm": ", choice at commitment, per byte",
-                "exact_match": ", free generation (hatched)"}
-
-
-def condition_colours(conditions: list[str]) -> dict[str, tuple]:
-    """One tab20 hue family per condition (its dark shade); a control takes the light shade of the condition
-    of the same argument it controls (``random_post:5`` beside ``keytokens_post:5``)."""
-    import matplotlib
-
-    palette = matplotlib.colormaps["tab20"]
-    families: dict[str, int] = {}
-    colours = {}
-    for condition in sorted(conditions, key=condition_key):
-        cond = parse_condition(condition)
-        partner = f"{CONTROL_OF[cond.name]}:{cond.arg}" if cond.name in CONTROL_OF and cond.arg else None
-        if partner is not None and partner in families:
-            colours[condition] = palette(2 * families[partner] + 1)
-            continue
-        families[condition] = len(families) % 10
-        colours[condition] = palette(2 * families[condition])
-    return colours
-
-
-def to_png(cells: list[Cell]) -> bytes:
-    buf = io.BytesIO()
-    figure(cells).savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
-
-
-def figure(cells: list[Cell]):
-    """One panel per formulation x metric (rows) x dataset (columns): bars per student and condition with their
-    CI, the dataset's chance level as a dashed line; a score of 0 is written on its (empty) bar."""
-    # The Figure API without pyplot: no global backend or figure registry touched.
-    from matplotlib.figure import Figure
-
-    metrics = list(dict.fromkeys((c.formulation, c.metric) for c in cells))
-    cf = has_cf(cells)
-    datasets = sorted({c.dataset for c in cells})
-    conditions = sorted({c.condition for c in cells}, key=condition_key)
-    fig = Figure(figsize=(5 * len(datasets), 3.6 * len(metrics)), layout="constrained")
-    axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
-    width = 0.8 / len(conditions)
-    colours = condition_colours(conditions)
-    index = {(c.dataset, c.student, c.formulation, c.metric, c.condition): c for c in cells}
-    for row, (formulation, metric) in enumerate(metrics):
-        for ax, dataset in zip(axes[row], datasets):
-            mine = [c for c in cells if (c.dataset, c.formulation, c.metric) == (dataset, formulation, metric)]
-            panel = f"{formulation.upper()}: {metric}" if cf else metric
-            if not mine:  # a dataset run in one formulation only (CF beside MCF): say so, draw no empty axes
-                ax.set_title(f"{dataset}: {panel}\nno cells", fontsize="medium")
-                ax.set_axis_off()
-                continue
-            students = sorted({c.student for c in mine})
-            for j, condition in enumerate(conditions):
-                found = [(i, index[k]) for i, s in enumerate(students)
-                         if (k := (dataset, s, formulation, metric, condition)) in index]
-                if not found:
-                    continue
-                xs = [i - 0.4 + width * (j + 0.5) for i, _ in found]
-                ys = [100 * c.mean for _, c in found]
-                errs = [[max(0.0, 100 * (c.mean - c.interval.low)) for _, c in found],
-                        [max(0.0, 100 * (c.interval.high - c.mean)) for _, c in found]]
-                ax.bar(xs, ys, width, yerr=errs, capsize=3, label=condition, color=colours[condition],
-                       hatch=HATCH.get(metric), edgecolor="black", linewidth=0.5)
-                for x, y in zip(xs, ys):
-                    if y == 0:  # no bar to see: say it is a zero, not a missing cell
-                        ax.text(x, 1, "0", ha="center", va="bottom", fontsize="x-small")
-            chance = [c.chance for c in mine if c.chance is not None]
-            if chance:
-                ax.axhline(100 * chance[0], color="black", linestyle="--", linewidth=1, label="chance")
-            ax.set_xticks(range(len(students)), students, rotation=20)
-            seeds = sorted({len(c.seeds) for c in mine})
-            # Two short lines: panels side by side must not run into each other's titles.
-            ax.set_title(f"{dataset}: {panel}{METRIC_NOTES.get(metric, '')}\n{mine[0].docs} docs, "
-                         f"{'/'.join(map(str, seeds))} seed(s)", fontsize="medium")
-            ax.set_ylabel(f"{metric} (%)")
-            ax.set_ylim(0, 100)
-    # Every panel's conditions: the first panel may miss some (or be empty) when formulations ran different grids.
-    # In the order they are first drawn (matplotlib's: the chance line, then the bars), first panel first.
-    drawn: dict[str, object] = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            drawn.setdefault(label, handle)
-    fig.legend(list(drawn.values()), list(drawn), title="condition", fontsize="small", loc="outside right upper")
-    return fig
-
-
 @dataclass(frozen=True)
 class Report:
     cells: list[Cell]
@@ -291,8 +201,13 @@ def build_report(run_dir: RunDirs, out_dir: str | Path | None = None, *, seed: i
     cells, comparisons = aggregate(load_grid(dirs), seed=seed, n_resamples=n_resamples)
     verdicts, unfinished = claims.claim_verdicts(comparisons, cells), unfinished_cells(dirs)
     out = Path(out_dir) if out_dir is not None else dirs[0]
+    training = load_training(dirs)
+    drawn = {"report.png": scores_figure(cells),
+             "report_deltas.png": deltas_figure(comparisons, cells),
+             "report_curves.png": curves_figure(training)}
+    figures = {name: to_png(fig) for name, fig in drawn.items() if fig is not None}
     markdown = to_markdown(cells, comparisons, n_resamples=n_resamples, verdicts=verdicts, unfinished=unfinished,
-                           training=load_training(dirs))
-    contents = dict(zip((out / name for name in REPORT_FILES),
-                        (markdown, to_csv(cells, comparisons), to_png(cells))))
+                           training=training, figures=list(figures))
+    contents = {out / "report.md": markdown, out / "report.csv": to_csv(cells, comparisons),
+                **{out / name: png for name, png in figures.items()}}
     return Report(cells, comparisons, verdicts, unfinished, markdown, write_files_atomic(contents))

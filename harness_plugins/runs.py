@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from cot_tasks.errors import DataError
 from cot_tasks.names import TASK_FACTS
 from cot_tasks.prompts import FORMULATIONS, MCF
+from cot_tasks.train_log import TRAIN_LOG, read_train_log
 from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
 
 
@@ -154,6 +155,7 @@ class Training:
     truncated: int | None
     facts: Mapping[str, object]
     formulation: str = MCF
+    curve: tuple[tuple[int, float], ...] = ()  # (step, loss) from the cell's train_log.jsonl; () when not logged
 
 
 def load_training(dirs: RunDirs) -> list[Training]:
@@ -164,8 +166,14 @@ def load_training(dirs: RunDirs) -> list[Training]:
             info = _read_run_json(d)
             out.append(Training(d.name, str(info["dataset"]), str(info["student"]), str(info["condition"]),
                                 int(info["seed"]), info.get("examples"), info.get("dropped"), info.get("truncated"),
-                                _training_facts(info), info["formulation"]))
+                                _training_facts(info), info["formulation"], _curve(d)))
     return out
+
+
+def _curve(cell_dir: Path) -> tuple[tuple[int, float], ...]:
+    """The cell's training loss per step; cells trained before the log existed have none."""
+    path = cell_dir / TRAIN_LOG
+    return tuple((row["step"], float(row["loss"])) for row in read_train_log(path)) if path.exists() else ()
 
 
 def load_grid(dirs: RunDirs) -> list[Run]:

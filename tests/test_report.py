@@ -170,7 +170,7 @@ def test_false_positive_rate_of_identical_conditions_with_seed_variance():
         p_doc = rng.beta(2, 4, size=1221)
         ref = _simulated_runs(rng, "none", 3, p_doc, 0.019)
         other = _simulated_runs(rng, "post", 3, p_doc, 0.019)
-        _, _, test, n_seeds, _, one_model = compare_runs(ref, other, n_resamples=10)
+        _, _, test, n_seeds, _, one_model, _ = compare_runs(ref, other, n_resamples=10)
         assert n_seeds == 3 and not one_model
         rejected += test.p_value < 0.05
         pooled_ref = np.concatenate([[r.docs[d].score for d in range(1221)] for r in ref])
@@ -252,8 +252,18 @@ def test_key_tokens_are_compared_with_post_and_their_control(tmp_path):
         ("keytokens_post:5", "post"), ("keytokens_post:5", "random_post:5")}
 
 
+def write_train_log(run_dir: Path, losses=(2.0, 1.5, 1.2)) -> None:
+    from cot_tasks.train_log import TRAIN_LOG, append_train_log
+
+    for step, loss in enumerate(losses, 1):
+        append_train_log(run_dir / TRAIN_LOG, {"step": step, "loss": loss, "lr": 1e-4, "grad_norm": 1.0,
+                                               "target_tokens": 100, "tokens_per_s": 50.0})
+
+
 def test_report_writes_files_and_cli_prints_table(tmp_path, capsys):
     rd = _grid(tmp_path)
+    for run in (rd / "runs").iterdir():
+        write_train_log(run)
     assert main(["report", str(rd), "--resamples", "500"]) == 0
     out = capsys.readouterr().out
     assert "## acc" in out and "## exact_match" in out and "| csqa | tiny | post | pre |" in out
@@ -277,8 +287,22 @@ def test_report_writes_files_and_cli_prints_table(tmp_path, capsys):
 def test_report_out_folder(tmp_path):
     rd = _grid(tmp_path)
     report = build_report(rd, tmp_path / "elsewhere", n_resamples=200)
-    assert sorted(p.name for p in report.paths) == sorted(REPORT_FILES)
+    # No cell logged its training: no curves to draw, and report.md names only the figures written.
+    assert sorted(p.name for p in report.paths) == sorted(set(REPORT_FILES) - {"report_curves.png"})
+    assert "`report_deltas.png`" in report.markdown and "report_curves" not in report.markdown
     assert not (rd / "report.md").exists()
+
+
+def test_a_torn_training_log_is_one_line_naming_it(tmp_path, capsys):
+    rd = _grid(tmp_path)
+    run = next((rd / "runs").iterdir())
+    write_train_log(run)
+    with open(run / "train_log.jsonl", "a") as fh:
+        fh.write('{"step": 9, "loss": 1.0, "lr": 1e-4, "grad_norm": 1.0, "target_tokens": 1, "tokens_per_s": 1}\n')
+    assert main(["report", str(rd), "--resamples", "50"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "train_log.jsonl:4: field 'step'" in err
+    _assert_nothing_written(rd)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -397,7 +421,8 @@ def _cell(condition, metric="acc", mean=0.4):
 def test_png_shows_zeros_tells_metrics_apart_and_pairs_controls():
     from matplotlib.colors import to_rgb
 
-    from harness_plugins.report import condition_colours, figure
+    from harness_plugins.figures import condition_colours
+    from harness_plugins.figures import scores_figure as figure
 
     conditions = ["none", "post", "keytokens_post:5", "random_post:5", "random_post:3"]
     colours = condition_colours(conditions)
@@ -567,7 +592,7 @@ def test_run_formulation_defaults_to_mcf_and_an_unknown_one_is_refused(tmp_path)
 def test_a_report_over_mcf_and_cf_keeps_them_apart(tmp_path):
     """Each formulation its own cells, comparisons, Holm families and headings; CF's claims only on the metrics
     judged for it (acc_norm, exact_match: not plain acc); the csv and the claims table name the formulation."""
-    from harness_plugins.report import figure
+    from harness_plugins.figures import scores_figure as figure
 
     rd = _cf_cells(_grid(tmp_path))
     report = build_report(rd, n_resamples=200)
@@ -644,7 +669,7 @@ def test_figure_of_formulations_that_ran_different_grids():
     panel's conditions, not the first panel's (here empty)."""
     from dataclasses import replace
 
-    from harness_plugins.report import figure
+    from harness_plugins.figures import scores_figure as figure
 
     cells = [replace(_cell("none"), dataset="obqa"), replace(_cell("post", mean=0.5), formulation="cf"),
              replace(_cell("pre", mean=0.3), formulation="cf")]
