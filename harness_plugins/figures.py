@@ -213,7 +213,8 @@ def _delta_key(margin: float) -> list:
             Line2D([], [], marker="o", markerfacecolor="white", markeredgecolor="black", linestyle="",
                    label="one seed's Δ"),
             Patch(color="0.92", label=f"±{margin:g} points (claim rules)"),
-            *(Line2D([], [], color=colour, linewidth=4, label=verdict) for verdict, colour in VERDICT_COLOURS.items())]
+            *(Line2D([], [], color=colour, linewidth=4, label=verdict) for verdict, colour in VERDICT_COLOURS.items()
+              if verdict != claims.NOT_JUDGED)]  # the figure leaves unjudged metrics out
 
 
 def curves_figure(training: list[Training]):
