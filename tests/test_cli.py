@@ -94,3 +94,45 @@ def test_help_and_tasks_answer_without_torch_or_lm_eval(argv):
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[-1] == "HEAVY []"
+
+
+@pytest.mark.parametrize("flag, value, setting", [
+    ("--limit", "-1", "limit"), ("--limit", "0", "limit"), ("--warmup-ratio", "1", "warmup_ratio"),
+    ("--weight-decay", "-0.1", "weight_decay"), ("--max-grad-norm", "-1", "max_grad_norm"),
+    ("--save-steps", "-5", "save_steps"), ("--epochs", "0", "epochs"), ("--lr", "-1e-4", "lr"),
+    ("--batch-size", "0", "batch_size"), ("--grad-accum", "0", "grad_accum"),
+])
+def test_train_numbers_out_of_range_are_one_line_naming_the_setting(tmp_path, capsys, flag, value, setting):
+    out = tmp_path / "ckpt"
+    assert main(["train", "--dataset", "csqa", "--condition", "none", "--output", str(out), f"{flag}={value}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and setting in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--dataset", "csqa", "--condition", "none", "--output", "{file}"],
+    ["train", "--dataset", "csqa", "--condition", "none", "--output", "{file}/sub"],
+    ["report", "{grid}", "--out", "{file}"],
+])
+def test_an_output_path_that_is_a_file_is_one_line_naming_it(tmp_path, capsys, argv):
+    from test_report import _grid
+
+    file = tmp_path / "taken"
+    file.write_text("mine")
+    grid = _grid(tmp_path)
+    argv = [a.format(file=file, grid=grid) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(file) in err and "remove it or choose another path" in err
+    assert file.read_text() == "mine" and not list(grid.glob("report*"))
+
+
+def test_os_errors_name_the_path_and_the_fix():
+    from harness_plugins.cli import os_error_line
+
+    assert os_error_line(PermissionError(13, "Permission denied", "/ro/out")) == \
+        "/ro/out: not writable here: choose another path or fix its permissions"
+    assert os_error_line(IsADirectoryError(21, "Is a directory", "x.jsonl")).startswith("x.jsonl: a folder is there")
+    assert os_error_line(DataError("ours, as it is")) == "ours, as it is"
+    assert os_error_line(FileNotFoundError("no such thing: x")) == "no such thing: x"

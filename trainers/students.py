@@ -112,7 +112,44 @@ def resolve_student(name: str | os.PathLike) -> str:
     if not path.is_dir():
         print(f"cot-distill: fetching student {name} into {path} (once)", file=sys.stderr)
         fetch(name)
+    elif problem := damage(path):
+        raise DataError(f"the cached student {name} is damaged ({problem}): `cot-distill students fetch {name}` "
+                        "fetches it again", path=path)
     return str(path)
+
+
+def damage(folder: Path) -> str:
+    """What is wrong with a fetched student's folder ("" when nothing): its record unreadable, a file it lists
+    missing or of another size, or a safetensors file cut short (its header says how long its data is), as a
+    killed copy or a full disk leaves one. Sizes and headers only: cheap enough for every load."""
+    try:
+        record = json.loads((folder / "student.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"student.json unreadable: {err}"
+    for rel, size in (record.get("files") or {}).items():
+        if not (folder / rel).is_file() or (folder / rel).stat().st_size != size:
+            return f"{rel}: missing or not {size} bytes"
+    for path in sorted(folder.glob("*.safetensors")):
+        if problem := _safetensors_damage(path):
+            return f"{path.name}: {problem}"
+    return ""
+
+
+def _safetensors_damage(path: Path) -> str:
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return "shorter than its header"
+        n = int.from_bytes(head, "little")
+        if n > size - 8:
+            return "header cut short"
+        try:
+            header = json.loads(fh.read(n))
+        except ValueError:
+            return "header is not JSON"
+    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    return "" if size == 8 + n + end else f"{size} bytes where its header says {8 + n + end}"
 
 
 def download(packages: tuple[str, ...], dest: Path) -> list[Path]:
@@ -184,8 +221,10 @@ def fetch(name: str) -> Path:
     """
     student = get_student(name)
     final = student_dir(name)
-    if final.is_dir():
+    if final.is_dir() and not damage(final):
         return final
+    if final.is_dir():  # damaged: set aside (never deleted before its replacement is in place)
+        print(f"cot-distill: the cached {name} is damaged ({damage(final)}); fetching it again", file=sys.stderr)
     require_gguf()
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}."))
@@ -199,10 +238,13 @@ def fetch(name: str) -> Path:
 
         convert(gguf_path, out, text_token=student.text_token)
         gguf_path.unlink()
+        files = {str(p.relative_to(out)): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
         (out / "student.json").write_text(json.dumps(
             {"name": student.name, "packages": list(student.packages), "gguf": student.gguf_name,
-             "gguf_sha256": student.sha256, "licence": student.licence, "architecture": student.architecture},
-            indent=2) + "\n")
+             "gguf_sha256": student.sha256, "licence": student.licence, "architecture": student.architecture,
+             "files": files}, indent=2) + "\n")
+        if final.is_dir():
+            os.rename(final, work / "damaged")  # removed with the work folder once the new one is in
         try:
             os.rename(out, final)
         except OSError:

@@ -71,6 +71,21 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|torch|lm_eval|accelerate)\b")
 
 
+# What to do about a path the OS refused, by how it refused (the OS's words alone name no fix).
+PATH_FIXES = {FileExistsError: "a file is there where a folder is needed: remove it or choose another path",
+              NotADirectoryError: "a file is there where a folder is needed: remove it or choose another path",
+              IsADirectoryError: "a folder is there where a file is needed: choose another path",
+              PermissionError: "not writable here: choose another path or fix its permissions"}
+
+
+def os_error_line(err: Exception) -> str:
+    """``path: what is wrong: what to do`` for an OS error on a path; our own errors as they are."""
+    fix = PATH_FIXES.get(type(err))
+    if isinstance(err, DataError) or fix is None or not getattr(err, "filename", None):
+        return str(err)
+    return f"{err.filename}: {fix}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -80,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         quiet_third_party()
     try:
         return int(args.func(args) or 0)
-    except (DataError, FileNotFoundError, FileExistsError) as err:
+    except (DataError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as err:
         if debug:
             raise
         # Bad input is the user's to fix: one line, no traceback.
-        print(f"cot-distill: error: {err}", file=sys.stderr)
+        print(f"cot-distill: error: {os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cot-distill: interrupted (rerun to resume)", file=sys.stderr)
