@@ -176,10 +176,19 @@ def attribution_made_by(plan: Plan, pre: Cell) -> dict:
 
 
 def attribution_complete(plan: Plan, pre: Cell) -> bool:
-    done = read_run_file_json(plan.attribution_done_file(pre))
+    """Made by what the grid asks for, and whole: a file cut at a line boundary (a bad copy, a checkout
+    interrupted) parses, so its rows are counted against the number its .done.json recorded."""
+    done, path = read_run_file_json(plan.attribution_done_file(pre)), plan.attribution_file(pre)
     made = attribution_made_by(plan, pre)
-    return done is not None and plan.attribution_file(pre).is_file() and all(done.get(k) == v
-                                                                               for k, v in made.items())
+    if done is None or not path.is_file() or any(done.get(k) != v for k, v in made.items()):
+        return False
+    with open(path, "rb") as fh:
+        rows = sum(1 for line in fh if line.strip())
+    if done.get("attributed") is not None and rows != done["attributed"]:
+        print(f"[{pre.dataset}] {path} holds {rows} rows where its .done.json records {done['attributed']}: "
+              "making it again", flush=True)
+        return False
+    return True
 
 
 def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,

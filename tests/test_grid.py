@@ -255,6 +255,15 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert "key tokens come from" not in capsys.readouterr().out and not pre.exists()
     assert attr.stat().st_mtime_ns == stamps[attr] and (cell / "run.json").is_file()
 
+    # A copy cut at a line boundary parses: its rows are counted against its .done.json, and it is made again.
+    lines = attr.read_text().splitlines(keepends=True)
+    attr.write_text("".join(lines[:-1]))
+    (cell / "run.json").unlink()
+    shutil.rmtree(cell / "checkpoint")  # a new machine: the committed artefacts only
+    assert main(["run", str(config)]) == 0
+    assert f"{attr} holds 15 rows where its .done.json records 16: making it again" in capsys.readouterr().out
+    assert len(attr.read_text().splitlines()) == 16 and (cell / "run.json").is_file()
+
 
 def test_pre_student_without_its_checkpoint_is_trained_again_for_attributions(tmp_path, capsys):
     """A new machine has the pre cell's committed run but not its weights, and no attributions yet: the pre
