@@ -196,6 +196,23 @@ def test_resume_after_kill_gives_identical_weights(tmp_path):
     AutoModelForCausalLM.from_pretrained(cfg.output)  # loads as is
 
 
+def test_a_second_process_on_the_same_output_folder_stops_before_writing(tmp_path):
+    from trainers import run_folder
+    from trainers.train import train
+
+    exs = examples()
+    cfg = small_config(tmp_path, "shared", rationales=str(rationale_file(tmp_path, exs)))
+    # Another process holds the folder (flock conflicts across open files, as across processes).
+    held, ok = run_folder._try_lock(Path(cfg.output))
+    assert ok and held is not None
+    with pytest.raises(DataError, match="in use by another training process") as err:
+        train(cfg, examples=exs, progress=False)
+    assert "\n" not in str(err.value) and not Path(cfg.output).exists()
+    held.close()  # it finished (or was killed: the OS lets go of its lock either way)
+    assert train(cfg, examples=exs, progress=False).steps > 0
+    assert not any(p.name.endswith(".lock") for p in Path(cfg.output).iterdir())
+
+
 def test_output_folder_of_another_run_is_refused(tmp_path):
     from trainers.train import train
 

@@ -50,6 +50,47 @@ def check_output(out: Path, identity: dict) -> dict | None:
 
 
 @contextmanager
+def exclusive(accelerator, out: Path) -> Iterator[None]:
+    """One training process per output folder on this machine: a second one started on the same folder at
+    the same moment (both would find it empty and claim it) stops with one line, before it writes anything.
+    An OS lock (flock) outside the folder, so the checkpoint holds no lock file and a killed run holds none."""
+    handle, ok = _try_lock(out) if accelerator.is_main_process else (None, True)
+    if accelerator.num_processes > 1:  # the ranks of one launch share its lock, and its refusal
+        from accelerate.utils import broadcast_object_list
+
+        ok = broadcast_object_list([ok])[0]
+    if not ok:
+        raise DataError("output folder is in use by another training process on this machine: wait for it to "
+                        "finish, or choose another --output", path=out)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _try_lock(out: Path):
+    """(open lock file, True) once held; (None, False) when another process holds it; (None, True) where the
+    OS has no flock (nothing to hold)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None, True
+    import hashlib
+
+    folder = Path(tempfile.gettempdir()) / "cot-distill-locks"
+    folder.mkdir(exist_ok=True)
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:32]
+    handle = open(folder / f"{key}.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None, False
+    return handle, True
+
+
+@contextmanager
 def claimed(accelerator, out: Path, identity: dict, record: dict | None) -> Iterator[None]:
     """The main process claims ``out`` (a run record saying "starting") once every process has read it;
     a bad-input error before any training state exists takes the claim back, so the corrected command is

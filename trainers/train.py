@@ -107,17 +107,18 @@ def train(config: TrainConfig, *, resume: bool = False, examples: Sequence[Examp
         # Key tokens reach the target as text, so a teacher's tokenizer serves any student;
         # the reader still refuses a file that mixes tokenizers.
         extras["attributions"] = read_attributions(config.attributions)
-    record = run_folder.check_output(out, identity)
-    if record is not None and record.get("status") == "finished":
-        return TrainResult(out, True, record["steps"], record["examples"], record["dropped"],
-                           record["truncated"], record["target_tokens"], 0.0, record.get("final_loss"))
-    if record is not None and run_folder.has_state(out) and not resume:
-        raise DataError("output folder holds an unfinished run of this config; pass --resume to continue it",
-                        path=out)
-    with run_folder.claimed(accelerator, out, identity, record):
-        return _train_claimed(config, accelerator, cond, out, examples, rationales, identity, record, extras,
-                              resume=resume, on_step=on_step, progress=progress,
-                              run_name=run_name or out.name)
+    with run_folder.exclusive(accelerator, out):
+        record = run_folder.check_output(out, identity)
+        if record is not None and record.get("status") == "finished":
+            return TrainResult(out, True, record["steps"], record["examples"], record["dropped"],
+                               record["truncated"], record["target_tokens"], 0.0, record.get("final_loss"))
+        if record is not None and run_folder.has_state(out) and not resume:
+            raise DataError("output folder holds an unfinished run of this config; pass --resume to continue it",
+                            path=out)
+        with run_folder.claimed(accelerator, out, identity, record):
+            return _train_claimed(config, accelerator, cond, out, examples, rationales, identity, record, extras,
+                                  resume=resume, on_step=on_step, progress=progress,
+                                  run_name=run_name or out.name)
 
 
 def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, rationales, identity: dict,
