@@ -175,9 +175,8 @@ def deltas_figure(comparisons: list[Comparison], cells: list[Cell] = ()):
                 continue
             ax.axvspan(-margin, margin, color="0.92", zorder=0)
             ax.axvline(0, color="black", linewidth=0.8, zorder=1)
-            marks = []
-            for y, c in enumerate(rows):
-                verdict = claims.row_verdict(c, cells)
+            marks, verdicts = [], [claims.row_verdict(c, cells) for c in rows]
+            for y, (c, verdict) in enumerate(zip(rows, verdicts)):
                 colour = VERDICT_COLOURS[verdict]
                 if c.seed_interval is not None:
                     ax.plot([100 * c.seed_interval.low, 100 * c.seed_interval.high], [y, y], color=colour,
@@ -194,8 +193,8 @@ def deltas_figure(comparisons: list[Comparison], cells: list[Cell] = ()):
             ax.set_ylim(len(rows) - 0.5, -0.5)
             right = ax.secondary_yaxis("right")
             right.set_yticks(range(len(rows)), marks, fontsize="small")
-            for tick, c in zip(right.get_yticklabels(), rows):
-                tick.set_color(VERDICT_COLOURS[claims.row_verdict(c, cells)])
+            for tick, verdict in zip(right.get_yticklabels(), verdicts):
+                tick.set_color(VERDICT_COLOURS[verdict])
             ax.set_xlabel(f"Δ {metric} (points)")
             ax.set_title(f"{title}{METRIC_NOTES.get(metric, '')}", fontsize="medium")
     fig.legend(handles=_delta_key(margin), fontsize="small", loc="outside right upper")

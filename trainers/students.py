@@ -221,10 +221,11 @@ def fetch(name: str) -> Path:
     """
     student = get_student(name)
     final = student_dir(name)
-    if final.is_dir() and not damage(final):
+    problem = damage(final) if final.is_dir() else ""
+    if final.is_dir() and not problem:
         return final
-    if final.is_dir():  # damaged: set aside (never deleted before its replacement is in place)
-        print(f"cot-distill: the cached {name} is damaged ({damage(final)}); fetching it again", file=sys.stderr)
+    if problem:  # damaged: set aside (never deleted before its replacement is in place)
+        print(f"cot-distill: the cached {name} is damaged ({problem}); fetching it again", file=sys.stderr)
     require_gguf()
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{name}."))
