@@ -23,3 +23,13 @@ class DataError(ValueError):
 class ModelError(DataError):
     """A model, tokenizer or checkpoint folder that cannot be loaded or used as asked: the user's to fix
     (a path, a hub id, an extra package), printed as one line like any bad input."""
+
+
+def check_at_least(settings: object, **lows: int | float) -> None:
+    """Each named setting (an attribute of ``settings``, or a key where it is a dict) is at least its bound;
+    None (unset, where a setting allows it) passes. The message names the command-line flag: the name with
+    dashes."""
+    for name, low in lows.items():
+        value = settings[name] if isinstance(settings, dict) else getattr(settings, name)
+        if value is not None and value < low:
+            raise DataError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from cot_tasks.data import DEFAULT_SOURCE
-from cot_tasks.errors import DataError
+from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.progress import stage_iter
 from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
 from cot_tasks.records import Example
@@ -254,6 +254,8 @@ def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = D
     from cot_tasks.data import EVAL_SPLIT, load_split
     from cot_tasks.io import write_files_atomic
 
+    check_at_least(dict(limit=limit, tuned_limit=tuned_limit, batch_size=batch_size), limit=1, tuned_limit=1,
+                   batch_size=1)
     if tuned:
         _tuned_lens_module()  # fail before any model is loaded
     for ckpt in checkpoints:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from cot_tasks.errors import DataError
+from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import JUDGED_METRICS
 from cot_tasks.prompts import MCF
@@ -195,6 +195,7 @@ def build_report(run_dir: RunDirs, out_dir: str | Path | None = None, *, seed: i
                  n_resamples: int = stats.N_RESAMPLES) -> Report:
     """Read the grid (or several grids as one: two students, say), compute everything, then write
     report.md/.csv/.png into ``out_dir`` (default: the one RUN_DIR)."""
+    check_at_least(dict(resamples=n_resamples), resamples=1)
     dirs = run_dirs(run_dir)
     if out_dir is None and len(dirs) > 1:
         raise DataError(f"{len(dirs)} run folders need --out: a folder for their report")

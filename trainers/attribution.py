@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from cot_tasks.conditions import ConditionContext, normalise
 from cot_tasks.data import DEFAULT_SOURCE
-from cot_tasks.errors import DataError
+from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.io import repair_tail
 from cot_tasks.progress import stage_bar
 from cot_tasks.prompts import MCF, gold_label, render_prompt
@@ -240,8 +240,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     from trainers.students import resolve_student
 
     check_baseline(config.baseline)
-    if config.steps < 2 or config.batch_size < 1 or config.k < 1:
-        raise DataError("--steps must be at least 2, --batch-size and --k at least 1")
+    check_at_least(config, steps=2, batch_size=1, k=1, internal_batch_size=1, limit=1, max_length=2)
     if examples is None:
         from cot_tasks.data import load_split
 

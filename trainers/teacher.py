@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from cot_tasks.data import DEFAULT_SOURCE
-from cot_tasks.errors import DataError, ModelError
+from cot_tasks.errors import DataError, ModelError, check_at_least
 from cot_tasks.io import append_rows
 from cot_tasks.progress import stage_bar
 from cot_tasks.rationales.format import Rationale, resume_rationales
@@ -34,7 +34,7 @@ class GenerateConfig:
     batch_size: int = 8
     max_new_tokens: int = 128
     do_sample: bool = False
-    temperature: float = 1.0  # used only when sampling
+    temperature: float | None = None  # only with do_sample (None: 1.0, as transformers)
     seed: int = 0
     engine: str = "hf"
     device: str | None = None  # None: cuda when available
@@ -84,7 +84,8 @@ def hf_engine(config: GenerateConfig) -> Callable[[list[str]], list[str]]:
     def generate(prompts: list[str]) -> list[str]:
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
         start = enc["input_ids"].shape[1]
-        sampling = {"do_sample": True, "temperature": config.temperature} if config.do_sample else {"do_sample": False}
+        sampling = ({"do_sample": True, "temperature": config.temperature or 1.0} if config.do_sample
+                    else {"do_sample": False})
         with torch.no_grad():
             out = model.generate(
                 **enc, max_new_tokens=config.max_new_tokens, pad_token_id=tokenizer.pad_token_id,
@@ -105,7 +106,7 @@ def vllm_engine(config: GenerateConfig) -> Callable[[list[str]], list[str]]:
         llm = LLM(model=config.teacher, dtype="bfloat16", seed=config.seed)
     except Exception as err:
         raise ModelError(f"cannot load teacher model in vLLM ({_first_line(err)})", path=config.teacher) from None
-    params = SamplingParams(temperature=config.temperature if config.do_sample else 0.0,
+    params = SamplingParams(temperature=(config.temperature or 1.0) if config.do_sample else 0.0,
                             max_tokens=config.max_new_tokens, stop=list(STOP_STRINGS), seed=config.seed)
 
     def generate(prompts: list[str]) -> list[str]:
@@ -126,8 +127,11 @@ def generate_rationales(config: GenerateConfig, examples: Sequence[Example] | No
     """Generate for ``examples`` (default: ``load_split`` of the config) the ids not yet in ``config.out``."""
     if config.engine not in ENGINES:
         raise DataError(f"unknown --engine {config.engine!r} (known: {', '.join(ENGINES)})")
-    if config.batch_size < 1 or config.max_new_tokens < 1:
-        raise DataError("--batch-size and --max-new-tokens must be at least 1")
+    check_at_least(config, batch_size=1, max_new_tokens=1, limit=1)
+    if config.temperature is not None and not config.do_sample:
+        raise DataError("--temperature is read only when sampling: add --do-sample, or leave it out for greedy")
+    if config.temperature is not None and config.temperature <= 0:
+        raise DataError(f"--temperature must be > 0, got {config.temperature}")
     if examples is None:
         from cot_tasks.data import load_split
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cot_tasks.data import DEFAULT_SOURCE
-from cot_tasks.rationales import generic, importers
 from cot_tasks.rationales.filtering import KEEP
+from cot_tasks.rationales.published import FORMATS
 from cot_tasks.records import DATASETS
 from trainers.teacher import ENGINES
 
@@ -31,14 +31,14 @@ def register(sub) -> None:
     gen.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
     gen.add_argument("--max-new-tokens", type=int, default=128, help="longest rationale in teacher tokens")
     gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    gen.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --do-sample)")
+    gen.add_argument("--temperature", type=float, help="sampling temperature (only with --do-sample; default 1.0)")
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
     gen.add_argument("--engine", choices=ENGINES, default="hf", help="transformers (hf) or vllm")
     gen.add_argument("--device", help="default: cuda when available")
     gen.set_defaults(func=_generate)
 
     imp = rsub.add_parser("import", help="convert published rationale files into our format")
-    imp.add_argument("--format", required=True, choices=importers.FORMATS,
+    imp.add_argument("--format", required=True, choices=FORMATS,
                      help="dss: distilling step-by-step (PaLM); cose: CoS-E; eit: EIT-NLP teachers; fact1: OBQA's "
                           "gold fact; generic: any CSV/JSONL")
     imp.add_argument("input", nargs="?", type=Path,
@@ -48,8 +48,8 @@ def register(sub) -> None:
     imp.add_argument("--keep", choices=KEEP, default="correct",
                      help="keep only rationales whose teacher answer is the gold label (default)")
     imp.add_argument("--teacher", help="teacher name to record (eit/generic)")
-    imp.add_argument("--id-column", default="id", help="generic: column with the example id ('' to join by question)")
-    imp.add_argument("--rationale-column", default="rationale", help="generic: column with the rationale")
+    imp.add_argument("--id-column", help="generic: column with the example id (default: id; '' to join by question)")
+    imp.add_argument("--rationale-column", help="generic: column with the rationale (default: rationale)")
     imp.add_argument("--question-column", help="generic: column with the question (to join by question text)")
     imp.add_argument("--answer-column", help="generic: column with the teacher's answer (else parsed from the text)")
     imp.set_defaults(func=_import)
@@ -83,30 +83,12 @@ def _generate(args) -> int:
 
 
 def _import(args) -> int:
-    from cot_tasks.errors import DataError
-    from cot_tasks.rationales.filtering import filter_rationales
-    from cot_tasks.rationales.format import write_rationales
+    from cot_tasks.rationales.published import ImportOptions, import_rationales
 
-    examples = _examples(args)
-    if args.format != "fact1" and args.input is None:
-        raise DataError(f"--format {args.format} needs an input path")
-    if args.format == "dss":
-        result = importers.import_dss(args.input, examples, args.split)
-    elif args.format == "cose":
-        result = importers.import_cose(args.input, examples)
-    elif args.format == "eit":
-        result = importers.import_eit(args.input, examples, teacher=args.teacher)
-    elif args.format == "fact1":
-        result = importers.import_fact1(examples)
-    else:
-        columns = generic.Columns(rationale=args.rationale_column, id=args.id_column or None,
-                                  question=args.question_column, answer=args.answer_column)
-        result = generic.import_generic(args.input, examples, columns, teacher=args.teacher or "unknown")
-    importers.require_joined(result, args.input or args.format)
-    kept, report = filter_rationales(examples, {r.id: r for r in result.rationales}, args.keep)
-    write_rationales(kept, args.out)
-    print(result.line())
-    print(report.line())
+    options = ImportOptions(teacher=args.teacher, id_column=args.id_column, rationale_column=args.rationale_column,
+                            question_column=args.question_column, answer_column=args.answer_column)
+    for line in import_rationales(args.format, args.input, _examples(args), args.split, args.out, args.keep, options):
+        print(line)
     return 0
 
 
