@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -472,3 +473,17 @@ def test_a_train_log_is_read_strictly(tmp_path):
     path.write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
     with pytest.raises(DataError, match=rf"^{path}:1: missing lr, grad_norm, target_tokens, tokens_per_s"):
         read_train_log(path)
+
+
+def test_the_cli_quiets_a_librarys_own_tqdm_bars_but_not_ours():
+    """transformers draws its GGUF conversion bar with tqdm itself: only tqdm's own switch quiets it, and the
+    stage bars we draw on a terminal must survive that switch."""
+    import subprocess
+    import sys
+
+    code = ("from harness_plugins.cli import quiet_third_party; quiet_third_party()\n"
+            "from tqdm.auto import tqdm\n"
+            "print(tqdm(total=1).disable, tqdm(total=1, disable=False).disable)")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split() == ["True", "False"]

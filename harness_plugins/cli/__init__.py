@@ -60,6 +60,9 @@ def quiet_third_party() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DATASETS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Bars a library draws with tqdm itself (transformers' GGUF conversion, lm-eval's requests) obey only
+    # tqdm's own switch, read when tqdm is imported; ours pass ``disable`` explicitly, which wins over it.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     for name in ("lm-eval", "lm_eval", "transformers", "datasets", "accelerate", "huggingface_hub", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
     # The environment is read at import: a library imported before us is told directly.
