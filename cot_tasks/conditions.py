@@ -1,41 +1,18 @@
-"""CoT conditions: how a gold label and a teacher rationale become a training target.
+"""CoT conditions: how a gold label and a teacher rationale become a training target, and what each is set
+against.
 
-Every condition is one pure function ``(example, rationale, rng, ctx, arg) -> Target``
-in the ``CONDITIONS`` registry. The target is the text that follows
-``render_prompt(example)``; it starts with ``TARGET_DELIMITER`` (a space).
+Every condition is one pure function ``(example, rationale, rng, ctx, arg) -> Target`` in the
+``CONDITIONS`` registry, beside its comparison semantics (``baselines_for``, ``to_match``, ``control_of``:
+what aggregate, claims and the figures read). The target is the text that follows ``render_prompt(example)``
+and starts with ``TARGET_DELIMITER`` (a space): ``none`` is ``" A"``, ``pre`` ``" <rationale>\nAnswer: A"``,
+``post`` ``" A. <rationale>"``, and in the cloze formulation (``ctx.formulation == "cf"``) the answer text
+stands wherever the letter does. docs/conditions.md has every condition's target. A spec is
+``name[:arg][@tokens]``: ``@tokens`` permutes the student tokenizer's tokens instead of whitespace words.
 
-================================  ==============================================
-``none``                          ``" A"``
-``pre``                           ``" <rationale>\\nAnswer: A"`` (reasoning first)
-``post``                          ``" A. <rationale>"``
-(in the cloze formulation, ``ctx.formulation == "cf"``, the answer text stands wherever the letter does:
-``" <text>"``, ``" <rationale>\\nAnswer: <text>"``, ``" <text>\\n<rationale>"``)
-``shuffled_post`` / ``shuffled_pre``  the rationale's words in a seeded random order
-``masked_post:P``                 whole words holding a fraction P of the rationale's student tokens
-                                  -> as many ``MASK`` tokens (length-matched, +-1 student token)
-``filler_post``                   ``FILLER`` x the rationale's length in student tokens (+-1)
-``other_post``                    another training example's rationale (content control)
-``answer_masked_post``            every surface form of the gold answer and of its content words removed
-``keytokens_post:K``              the K top integrated-gradients tokens, cut from the rationale in order
-``random_post:K``                 K random rationale tokens, cut from the rationale in order (control)
-================================  ==============================================
-
-``masked_post`` and ``filler_post`` need the student tokenizer (``ctx.tokenizer``).
-Suffix ``@tokens`` (``shuffled_post@tokens``, ``shuffled_pre@tokens``) permutes
-the student tokenizer's tokens instead of whitespace words. The permuted pieces
-are decoded back to text and re-tokenised by the trainer, so the length changes
-(sub-word pieces merge with new neighbours); ``cot_tasks.targets.TargetReport`` measures it.
-
-Targets for a whole training set (and the policy for examples without a
-rationale) are ``cot_tasks.targets``.
-
-Each condition is label-first (the label is the first target token) or
-reasoning-first (``pre``, ``shuffled_pre``); ``cot_tasks.names.tasks_for`` says which
-lm-eval task and metric key give its two metrics, ``acc`` (choice at commitment) and
-``exact_match`` (free generation).
-
-A ``Target`` keeps the rationale apart (``head + body + tail``) so that the
-trainer can cut an over-long rationale without ever touching the label.
+A condition is label-first (the label is the first target token) or reasoning-first (``pre``,
+``shuffled_pre``): ``cot_tasks.names.tasks_for`` says which task and key score it. A ``Target`` keeps the
+rationale apart (``head + body + tail``) so the trainer can cut an over-long rationale, never the label.
+Targets for a whole training set (and examples without a rationale) are ``cot_tasks.targets``.
 """
 
 from __future__ import annotations
@@ -47,29 +24,13 @@ from typing import Any, Callable, Mapping
 from cot_tasks import controls
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import ANSWER_CUE, MCF, TARGET_DELIMITER, gold_label
-from cot_tasks.records import Example
+from cot_tasks.records import Example, Target  # noqa: F401  (Target: where conditions' users import it)
 
 # One GPT-2 token each after a space; plain text so any tokenizer can spell them (a vocabulary
 # that spells one as two tokens gets half as many: lengths are matched in tokens).
 MASK = "_"
 FILLER = "."
 TOKEN_LEVEL_SUFFIX = "@tokens"
-
-
-@dataclass(frozen=True)
-class Target:
-    """``head + body + tail``: ``body`` is the (possibly transformed) rationale, the only cuttable part."""
-
-    head: str
-    body: str = ""
-    tail: str = ""
-
-    @property
-    def text(self) -> str:
-        return self.head + self.body + self.tail
-
-    def __str__(self) -> str:
-        return self.text
 
 
 @dataclass(frozen=True)
@@ -115,22 +76,6 @@ def normalise(text: str) -> str:
 
 # -- helpers ----------------------------------------------------------------
 
-def _units(text: str, ctx: ConditionContext) -> list:
-    """The rationale as a list of units: whitespace words, or student token ids with ``@tokens``."""
-    if ctx.token_level:
-        if ctx.tokenizer is None:
-            raise DataError(f"condition '{TOKEN_LEVEL_SUFFIX}' variants need the student tokenizer")
-        return list(ctx.tokenizer(" " + text, add_special_tokens=False)["input_ids"])
-    return text.split()
-
-
-def _join(units: list, ctx: ConditionContext) -> str:
-    """Back to text, starting with a space (the delimiter before the rationale)."""
-    if ctx.token_level:
-        return " " + normalise(ctx.tokenizer.decode(units))
-    return " " + " ".join(units)
-
-
 def _student_tokenizer(name: str, ctx: ConditionContext):
     if ctx.tokenizer is None:
         raise DataError(f"condition '{name}' matches the rationale's length in student tokens "
@@ -167,9 +112,9 @@ def cond_post(example, rationale, rng, ctx, arg) -> Target:
 
 
 def _shuffled(rationale, rng, ctx) -> str:
-    units = _units(rationale, ctx)
-    rng.shuffle(units)
-    return _join(units, ctx)
+    if ctx.token_level and ctx.tokenizer is None:
+        raise DataError(f"condition '{TOKEN_LEVEL_SUFFIX}' variants need the student tokenizer")
+    return controls.shuffled_body(rationale, rng, ctx.tokenizer if ctx.token_level else None)
 
 
 def cond_shuffled_post(example, rationale, rng, ctx, arg) -> Target:
@@ -203,27 +148,17 @@ def cond_answer_masked_post(example, rationale, rng, ctx, arg) -> Target:
 
 # -- key tokens (third finding): need ctx.extras["attributions"] from `cot-distill attribute` --
 
-def _attribution_row(example, ctx):
-    rows = ctx.extras.get("attributions")
-    if rows is None:
-        raise DataError("conditions keytokens_post/random_post need an attribution file "
-                        "(cot-distill attribute; --attributions)")
-    if example.id not in rows:
-        raise DataError(f"no attribution for example {example.id!r}; rerun cot-distill attribute on this split")
-    return rows[example.id]
-
-
 def cond_keytokens_post(example, rationale, rng, ctx, arg) -> Target:
-    from cot_tasks.rationales.keytokens import key_tokens
+    from cot_tasks.rationales.keytokens import attribution_of, key_tokens
 
-    text = key_tokens(_attribution_row(example, ctx), rationale, arg)
+    text = key_tokens(attribution_of(ctx.extras.get("attributions"), example.id), rationale, arg)
     return _post(example, " " + text if text else "", ctx)
 
 
 def cond_random_post(example, rationale, rng, ctx, arg) -> Target:
-    from cot_tasks.rationales.keytokens import random_tokens
+    from cot_tasks.rationales.keytokens import attribution_of, random_tokens
 
-    text = random_tokens(_attribution_row(example, ctx), rationale, arg, rng)
+    text = random_tokens(attribution_of(ctx.extras.get("attributions"), example.id), rationale, arg, rng)
     return _post(example, " " + text if text else "", ctx)
 
 
@@ -260,23 +195,37 @@ class ConditionSpec:
     needs_attributions: bool = False
     # Whether its targets depend on the attribution scores, not only on the file's tokenization (random_post).
     uses_scores: bool = False
-    # Whether the report measures its length against the rationale's (student tokens).
-    measures_length: bool = False
+    # What each run measures on its targets: "length" (against the rationale's, in student tokens), "answer"
+    # (how many targets still hold the gold answer).
+    measures: tuple[str, ...] = ()
+    # Whether it reads a rationale at all (`none` trains on every example, with or without one).
+    reads_rationale: bool = True
+    # Its comparisons (aggregate, claims, figures read them). Every condition but `none` is set against `none`
+    # (what its target adds to the label); `compared_with` names further baselines, `{arg}` standing for its own
+    # argument; `to_match` the baselines it is to equal within the claims' margin rather than to beat.
+    compared_with: tuple[str, ...] = ()
+    to_match: tuple[str, ...] = ()
+    # The condition it is the control for (a template like compared_with's), drawn beside it.
+    control_of: str | None = None
 
 
+# In the order conditions appear everywhere (tables, figures); a comparison's words are the claims'.
 CONDITIONS: dict[str, ConditionSpec] = {
-    "none": ConditionSpec(cond_none),
+    "none": ConditionSpec(cond_none, reads_rationale=False),
     "pre": ConditionSpec(cond_pre, kind=REASONING_FIRST),
-    "post": ConditionSpec(cond_post),
-    "shuffled_post": ConditionSpec(cond_shuffled_post, token_level_ok=True),
+    "post": ConditionSpec(cond_post, compared_with=("pre",)),  # claim 1: the CoT after the label trains better
+    "shuffled_post": ConditionSpec(cond_shuffled_post, token_level_ok=True),  # claim 2: coherence not needed
     "shuffled_pre": ConditionSpec(cond_shuffled_pre, kind=REASONING_FIRST, token_level_ok=True),
-    "masked_post": ConditionSpec(cond_masked_post, parse_arg=_fraction, measures_length=True),
-    "filler_post": ConditionSpec(cond_filler_post, measures_length=True),
+    "filler_post": ConditionSpec(cond_filler_post, measures=("length",)),
+    "masked_post": ConditionSpec(cond_masked_post, parse_arg=_fraction, measures=("length",)),
     "other_post": ConditionSpec(cond_other_post),
-    "answer_masked_post": ConditionSpec(cond_answer_masked_post),
+    "answer_masked_post": ConditionSpec(cond_answer_masked_post, measures=("answer",)),
+    # claim 3: K key tokens do what the full CoT does, and more than K random ones
     "keytokens_post": ConditionSpec(cond_keytokens_post, parse_arg=_count, needs_attributions=True,
-                                    uses_scores=True),
-    "random_post": ConditionSpec(cond_random_post, parse_arg=_count, needs_attributions=True),
+                                    uses_scores=True, compared_with=("post", "random_post:{arg}"),
+                                    to_match=("post",)),
+    "random_post": ConditionSpec(cond_random_post, parse_arg=_count, needs_attributions=True,
+                                 control_of="keytokens_post:{arg}"),
 }
 
 
@@ -316,9 +265,42 @@ def label_first(condition: str | Condition) -> bool:
     return condition_kind(condition) == LABEL_FIRST
 
 
+def reads_rationale(condition: str | Condition) -> bool:
+    return CONDITIONS[parse_condition(condition).name].reads_rationale
+
+
 def needs_attributions(condition: str | Condition) -> bool:
     return CONDITIONS[parse_condition(condition).name].needs_attributions
 
 
 def uses_attribution_scores(condition: str | Condition) -> bool:
     return CONDITIONS[parse_condition(condition).name].uses_scores
+
+
+def condition_order(condition: str) -> tuple:
+    """Sort key: the registry's order, then the spec as text."""
+    return (list(CONDITIONS).index(parse_condition(condition).name), condition)
+
+
+def _own(template: str, cond: Condition) -> str:
+    """A registry template (``random_post:{arg}``) with ``cond``'s own argument, as its spec spells it."""
+    return template.format(arg=cond.spec[len(cond.name) + 1:].removesuffix(TOKEN_LEVEL_SUFFIX))
+
+
+def baselines_for(condition: str) -> list[str]:
+    """The conditions ``condition`` is set against: ``none`` (unless it is ``none``), then its own."""
+    cond = parse_condition(condition)
+    return ([] if cond.name == "none" else ["none"]) + [_own(t, cond) for t in CONDITIONS[cond.name].compared_with]
+
+
+def to_match(condition: str, baseline: str) -> bool:
+    """Whether the question is "equal within the margin" (key tokens against the full CoT), not "better"."""
+    cond = parse_condition(condition)
+    return baseline in [_own(t, cond) for t in CONDITIONS[cond.name].to_match]
+
+
+def control_of(condition: str) -> str | None:
+    """The condition ``condition`` is the control for (``random_post:5`` -> ``keytokens_post:5``), or None."""
+    cond = parse_condition(condition)
+    template = CONDITIONS[cond.name].control_of
+    return None if template is None else _own(template, cond)

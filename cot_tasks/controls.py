@@ -5,6 +5,8 @@
   variants of a multi-word answer and each of its content words. A small rule
   set, no NLP dependency: irregular forms (knife/knives, mouse/mice) are not
   covered, and ``answer_leaks`` counts what such gaps leave behind.
+* Word order (``shuffled_post``/``shuffled_pre``): the rationale's words, or with ``@tokens`` its student
+  tokens, in a seeded random order.
 * Lengths in the student's tokens (``filler_post``, ``masked_post:P``): a body
   is measured as it is encoded in a target, after the label.
 """
@@ -93,6 +95,18 @@ def count_leaks(texts: Sequence[str], answers: Sequence[str]) -> int:
 
 
 # -- lengths in student tokens -------------------------------------------------
+
+def shuffled_body(rationale: str, rng: random.Random, tokenizer: Any = None) -> str:
+    """The rationale's whitespace words (its student tokens, given ``tokenizer``) permuted by ``rng``, as the
+    body after the label: a leading space, whitespace collapsed."""
+    if tokenizer is None:
+        units = rationale.split()
+        rng.shuffle(units)
+        return " " + " ".join(units)
+    units = list(tokenizer(" " + rationale, add_special_tokens=False)["input_ids"])
+    rng.shuffle(units)
+    return " " + " ".join(tokenizer.decode(units).split())
+
 
 def body_lengths(tokenizer: Any, bodies: Sequence[str]) -> list[int]:
     """Student tokens each body takes in a target, after the label."""

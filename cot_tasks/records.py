@@ -83,3 +83,20 @@ class Example:
             answer=row["answer"],
             extras=json.loads(row["extras"]) if row.get("extras") else {},
         )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A training target, ``head + body + tail``: ``body`` is the (possibly transformed) rationale, the only part
+    the trainer may cut (``cot_tasks.conditions`` makes them)."""
+
+    head: str
+    body: str = ""
+    tail: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.head + self.body + self.tail
+
+    def __str__(self) -> str:
+        return self.text

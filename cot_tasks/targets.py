@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from cot_tasks import controls
-from cot_tasks.conditions import CONDITIONS, Condition, ConditionContext, Target, normalise, parse_condition
+from cot_tasks.conditions import CONDITIONS, Condition, ConditionContext, normalise, parse_condition, reads_rationale
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import MCF
-from cot_tasks.records import Example
+from cot_tasks.records import Example, Target
 
 
 def example_rng(seed: int, condition: Condition, example_id: str) -> random.Random:
@@ -76,12 +76,12 @@ class TargetReport:
 
 
 def _measure(report: TargetReport, cond: Condition, kept, targets: Sequence[Target], tokenizer: Any) -> None:
-    if CONDITIONS[cond.name].measures_length or cond.token_level:
+    if "length" in CONDITIONS[cond.name].measures or cond.token_level:
         if tokenizer is None:
             raise DataError(f"condition {cond.spec!r} needs the student tokenizer to measure its length")
         report.length_ratio = controls.mean_length_ratio(tokenizer, [text for _, text in kept],
                                                          [t.body for t in targets])
-    if cond.name == "answer_masked_post":
+    if "answer" in CONDITIONS[cond.name].measures:
         answers = [ex.answer_text or "" for ex, _ in kept]
         report.answer_found = controls.count_leaks([text for _, text in kept], answers)
         report.answer_leaks = controls.count_leaks([t.body for t in targets], answers)
@@ -93,14 +93,14 @@ def build_targets(examples: Sequence[Example], rationales: Mapping[str, str] | N
                   formulation: str = MCF) -> tuple[list[tuple[Example, Target]], TargetReport]:
     """Targets for a training set, dropping (and counting) examples without a rationale.
 
-    ``rationales`` maps id -> rationale text; None is allowed only for ``none``
+    ``rationales`` maps id -> rationale text; None is allowed only for a condition that reads none
     (then every example is kept). ``source`` names the rationale file in errors.
     ``formulation``: the label is the gold letter (``mcf``) or the gold answer text (``cf``).
     """
     cond = parse_condition(condition)
     report = TargetReport(total=len(examples))
     if rationales is None:
-        if cond.name != "none":
+        if reads_rationale(cond):
             raise DataError(f"condition {cond.spec!r} needs a rationale file")
         report.joined = len(examples)
         ctx = ConditionContext(formulation=formulation)

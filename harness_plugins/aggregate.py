@@ -5,9 +5,9 @@ A *cell* is dataset x student x formulation x metric x condition over its seeds.
 student, formulation and metric (MCF and CF students answer with different labels, a
 letter and the answer text: never set against each other); the family for Holm's
 correction is every comparison of one dataset x student x formulation x metric. Which
-comparisons: every condition against ``none``, ``post`` against ``pre`` (the first claim)
-and each ``keytokens_post:K`` against ``post`` and against its control ``random_post:K``
-(the third).
+comparisons: what the condition registry says (``cot_tasks.conditions.baselines_for``): every
+condition against ``none``, ``post`` against ``pre`` (the first claim) and each
+``keytokens_post:K`` against ``post`` and against its control ``random_post:K`` (the third).
 """
 
 from __future__ import annotations
@@ -18,32 +18,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cot_tasks.conditions import parse_condition
+from cot_tasks.conditions import baselines_for, condition_order, parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.names import COMMIT_TASKS
 from cot_tasks.prompts import FORMULATIONS, MCF
 from harness_plugins import stats
 from harness_plugins.runs import Run
-
-# The order conditions appear in everywhere (tables, plots); others follow in name order.
-ORDER = ("none", "pre", "post", "shuffled_post", "shuffled_pre", "filler_post", "masked_post", "other_post",
-         "answer_masked_post", "keytokens_post", "random_post")
-
-
-def condition_key(condition: str) -> tuple:
-    name = parse_condition(condition).name
-    return (ORDER.index(name) if name in ORDER else len(ORDER), condition)
-
-
-def baselines_for(condition: str) -> list[str]:
-    """The conditions ``condition`` is compared against."""
-    cond = parse_condition(condition)
-    out = [] if cond.name == "none" else ["none"]
-    if cond.name == "post" and not cond.token_level:
-        out.append("pre")
-    if cond.name == "keytokens_post":
-        out += ["post", f"random_post:{cond.arg}"]
-    return out
 
 
 @dataclass(frozen=True)
@@ -204,7 +184,7 @@ def aggregate(runs: list[Run], *, seed: int = 0,
     cells = [_cell(sorted(members, key=lambda r: r.seed), seed, n_resamples) for members in groups.values()]
     # Formulation first: a report reads all of MCF, then all of CF (an MCF-only grid keeps its order).
     cells.sort(key=lambda c: (FORMULATIONS.index(c.formulation), c.dataset, c.student, c.metric,
-                              condition_key(c.condition)))
+                              condition_order(c.condition)))
     comparisons: list[Comparison] = []
     for c in cells:
         for baseline in baselines_for(c.condition):

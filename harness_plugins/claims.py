@@ -37,13 +37,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cot_tasks.conditions import parse_condition
+from cot_tasks.conditions import baselines_for, control_of, parse_condition, to_match
 from cot_tasks.names import JUDGED_METRICS
 from cot_tasks.prompts import MCF
 from harness_plugins.aggregate import Cell, Comparison
 
 ALPHA = 0.05
 MARGIN = 0.02
+# The comparisons that decide each of the paper's claims (condition name, baseline), in its numbering.
+CLAIM_OF = {("post", "pre"): 1, ("shuffled_post", "none"): 2, ("keytokens_post", "post"): 3,
+            ("keytokens_post", "none"): 3}
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this scale"
 
 
@@ -111,6 +114,11 @@ GAIN, NO_GAIN, MATCHES, FALLS_SHORT, UNDECIDED, NOT_JUDGED = ("gain", "no gain",
                                                               "inconclusive", "not judged")
 
 
+def claim_of(c: Comparison) -> int | None:
+    """The claim (1-3) a comparison decides, or None."""
+    return CLAIM_OF.get((parse_condition(c.condition).name, c.baseline))
+
+
 def row_verdict(c: Comparison, cells: list[Cell] = ()) -> str:
     """``NOT_JUDGED`` on a metric the claims do not read (CF's plain acc); a row with one model per side, or
     \"no gain\" between two conditions both at chance, is ``UNDECIDED`` as in the claims."""
@@ -118,7 +126,7 @@ def row_verdict(c: Comparison, cells: list[Cell] = ()) -> str:
         return NOT_JUDGED
     if c.one_model:
         return UNDECIDED
-    if parse_condition(c.condition).name == "keytokens_post" and c.baseline == "post":
+    if to_match(c.condition, c.baseline):
         low, high = span(c)
         return FALLS_SHORT if high < -MARGIN else MATCHES if -MARGIN <= low and high <= MARGIN else UNDECIDED
     scores = {(x.dataset, x.student, x.formulation, x.metric, x.condition): x for x in cells}
@@ -162,10 +170,11 @@ def claim_verdicts(comparisons: list[Comparison], cells: list[Cell] = ()) -> lis
         for (*key, condition, baseline), gain in found.items():
             if tuple(key) != group or baseline != "none":
                 continue
-            cond = parse_condition(condition)
-            if cond.name != "keytokens_post" or not (full := get(condition, "post")):
+            cond, own = parse_condition(condition), baselines_for(condition)
+            matched = [b for b in own if to_match(condition, b)]
+            if not matched or not (full := get(condition, matched[0])):
                 continue
-            control = get(condition, f"random_post:{cond.arg}")
+            control = next((x for b in own if control_of(b) == condition and (x := get(condition, b))), None)
             note = f"; control: {_said(control)}" if control else ""
             low = floor(condition, "none")
             add(f"a few key tokens ({cond.arg}) match the full CoT", match_verdict(gain, full, low), gain, full,

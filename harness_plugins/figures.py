@@ -11,15 +11,13 @@ import io
 from collections import defaultdict
 from typing import Sequence
 
-from cot_tasks.conditions import parse_condition
+from cot_tasks.conditions import condition_order, control_of
 from cot_tasks.names import JUDGED_METRICS
 from cot_tasks.prompts import MCF
 from harness_plugins import claims
-from harness_plugins.aggregate import Cell, Comparison, condition_key
+from harness_plugins.aggregate import Cell, Comparison
 from harness_plugins.runs import Training
 
-# A control is drawn beside the condition it controls, in the light shade of that condition's hue.
-CONTROL_OF = {"random_post": "keytokens_post"}
 # Free-generation scores hatched, so a grey-scale print still tells the two metrics apart.
 HATCH = {"exact_match": "//"}
 METRIC_NOTES = {"acc": ", choice at commitment", "acc_norm": ", choice at commitment, per byte",
@@ -27,9 +25,6 @@ METRIC_NOTES = {"acc": ", choice at commitment", "acc_norm": ", choice at commit
 # Row marks of the comparison figure: decided either way in colour, undecided grey.
 VERDICT_COLOURS = {claims.GAIN: "tab:green", claims.MATCHES: "tab:green", claims.NO_GAIN: "tab:red",
                    claims.FALLS_SHORT: "tab:red", claims.UNDECIDED: "0.45", claims.NOT_JUDGED: "0.7"}
-# The claim each deciding comparison belongs to (the paper's numbering), named on its row.
-CLAIM_ROWS = {("post", "pre"): 1, ("shuffled_post", "none"): 2, ("keytokens_post", "post"): 3,
-              ("keytokens_post", "none"): 3}
 
 
 def to_png(fig) -> bytes:
@@ -50,9 +45,8 @@ def condition_colours(conditions: list[str]) -> dict[str, tuple]:
     palette = matplotlib.colormaps["tab20"]
     families: dict[str, int] = {}
     colours = {}
-    for condition in sorted(conditions, key=condition_key):
-        cond = parse_condition(condition)
-        partner = f"{CONTROL_OF[cond.name]}:{cond.arg}" if cond.name in CONTROL_OF and cond.arg else None
+    for condition in sorted(conditions, key=condition_order):
+        partner = control_of(condition)  # drawn beside it, in the light shade of its hue
         if partner is not None and partner in families:
             colours[condition] = palette(2 * families[partner] + 1)
             continue
@@ -79,7 +73,7 @@ def scores_figure(cells: list[Cell]):
     metrics = list(dict.fromkeys((c.formulation, c.metric) for c in cells))
     cf = has_cf(cells)
     datasets = sorted({c.dataset for c in cells})
-    conditions = sorted({c.condition for c in cells}, key=condition_key)
+    conditions = sorted({c.condition for c in cells}, key=condition_order)
     fig = Figure(figsize=(5 * len(datasets), 3.6 * len(metrics)), layout="constrained")
     axes = fig.subplots(len(metrics), len(datasets), squeeze=False)
     width = 0.8 / len(conditions)
@@ -131,7 +125,7 @@ def _legend(fig, axes, title: str) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             drawn.setdefault(label, handle)
     if title == "condition":
-        order = sorted(drawn, key=lambda x: (1, condition_key(x)) if x != "chance" else (0, ()))
+        order = sorted(drawn, key=lambda x: (1, condition_order(x)) if x != "chance" else (0, ()))
         drawn = {label: drawn[label] for label in order}
     if drawn:
         fig.legend(list(drawn.values()), list(drawn), title=title, fontsize="small", loc="outside right upper")
@@ -139,10 +133,10 @@ def _legend(fig, axes, title: str) -> None:
 
 def _row_order(c: Comparison) -> tuple:
     """The claims' comparisons first, in the paper's order, then every other condition against ``none``."""
-    claim = CLAIM_ROWS.get((parse_condition(c.condition).name, c.baseline))
-    if parse_condition(c.baseline).name == "random_post":
+    claim = claims.claim_of(c)
+    if control_of(c.baseline) == c.condition:
         claim = 3.5  # key tokens against their length-matched control, beside the third claim
-    return (claim if claim is not None else 9, condition_key(c.condition), c.baseline)
+    return (claim if claim is not None else 9, condition_order(c.condition), c.baseline)
 
 
 def deltas_figure(comparisons: list[Comparison], cells: list[Cell] = ()):
@@ -187,8 +181,8 @@ def deltas_figure(comparisons: list[Comparison], cells: list[Cell] = ()):
                         markerfacecolor="white", markeredgecolor="black", markeredgewidth=0.7, zorder=4)
                 ax.plot([100 * c.delta], [y], "D", color=colour, markeredgecolor="black", markersize=6, zorder=5)
                 marks.append(f"{verdict} ({c.n_seeds} seed{'s' * (c.n_seeds != 1)})")
-            labels = [f"{c.condition} − {c.baseline}" + (f"  [claim {n}]" if (n := CLAIM_ROWS.get(
-                (parse_condition(c.condition).name, c.baseline))) else "") for c in rows]
+            labels = [f"{c.condition} − {c.baseline}" + (f"  [claim {n}]" if (n := claims.claim_of(c)) else "")
+                      for c in rows]
             ax.set_yticks(range(len(rows)), labels, fontsize="small")
             ax.set_ylim(len(rows) - 0.5, -0.5)
             right = ax.secondary_yaxis("right")
@@ -228,14 +222,14 @@ def curves_figure(training: list[Training]):
     cf = has_cf(logged)
     panels = sorted({(t.dataset, t.student, t.formulation) for t in logged})
     # Colours from every run's condition, logged or not: the same condition keeps one colour in every figure.
-    colours = condition_colours(sorted({t.condition for t in training}, key=condition_key))
+    colours = condition_colours(sorted({t.condition for t in training}, key=condition_order))
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig = Figure(figsize=(5 * columns, 3.4 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax, (dataset, student, formulation) in zip(axes.flat, panels):
         mine = sorted((t for t in logged if (t.dataset, t.student, t.formulation) == (dataset, student, formulation)),
-                      key=lambda t: (condition_key(t.condition), t.seed))
+                      key=lambda t: (condition_order(t.condition), t.seed))
         for t in mine:
             steps, losses = zip(*t.curve)
             ax.plot(steps, losses, color=colours[t.condition], linewidth=0.8, alpha=0.8, label=t.condition)

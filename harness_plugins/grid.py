@@ -133,12 +133,12 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def format_table(rows: list[dict]) -> str:
     """Per dataset (its eval docs and chance level): both metrics and the invalid share, mean over seeds,
     one line per student/condition, in percent and in the report's condition order."""
-    from harness_plugins.aggregate import condition_key
+    from cot_tasks.conditions import condition_order
 
     metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
     columns = [f"{m} %" for m in metrics] + ["invalid %"]
     keys = sorted(dict.fromkeys((r["student"], r["condition"]) for r in rows),
-                  key=lambda k: (k[0], condition_key(k[1])))
+                  key=lambda k: (k[0], condition_order(k[1])))
     width = max([len("student / condition")] + [len(f"{s} / {c}") for s, c in keys])
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):

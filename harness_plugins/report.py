@@ -17,12 +17,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from cot_tasks.conditions import condition_order
 from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import JUDGED_METRICS
 from cot_tasks.prompts import MCF
 from harness_plugins import claims, stats
-from harness_plugins.aggregate import Cell, Comparison, aggregate, condition_key
+from harness_plugins.aggregate import Cell, Comparison, aggregate
 from harness_plugins.figures import curves_figure, deltas_figure, has_cf, scores_figure, to_png
 from harness_plugins.runs import RunDirs, Training, load_grid, load_training, run_dirs, unfinished_cells
 
@@ -117,7 +118,7 @@ def training_markdown(training: list[Training]) -> list[str]:
              f"| dataset | student |{' formulation |' * cf} condition | seed | examples | dropped | cut "
              "| target len | control/CoT | answer left | steps | final loss | precision | device |",
              "|" + "---|" * (14 + cf)]
-    for t in sorted(training, key=lambda t: (t.dataset, t.student, t.formulation != MCF, condition_key(t.condition),
+    for t in sorted(training, key=lambda t: (t.dataset, t.student, t.formulation != MCF, condition_order(t.condition),
                                              t.seed)):
         counts = " | ".join("" if n is None else str(n) for n in (t.examples, t.dropped, t.truncated))
         facts = " | ".join(fact(t, key, fmt) for key, fmt in (("target_length_mean", ".1f"), ("length_ratio", ".3f"),

@@ -245,3 +245,24 @@ def test_answer_masked_post_on_real_csqa_palm_rationales(shared_data):
     rats = {r.id: r.rationale for r in imported.rationales if r.teacher_answer == gold[r.id]}
     pairs, report = build_targets([ex for ex in csqa if ex.id in rats], rats, "answer_masked_post")
     assert len(pairs) == 7336 and report.answer_found == 7168 and report.answer_leaks == 0
+
+
+def test_comparison_semantics_live_on_the_registry(monkeypatch):
+    """What a condition is set against, what it must match and what it controls are fields of its registry
+    entry: a new control is one entry, and aggregate, claims and the figures follow it."""
+    from cot_tasks import conditions as c
+
+    assert c.baselines_for("none") == [] and c.baselines_for("post") == ["none", "pre"]
+    assert c.baselines_for("keytokens_post:5") == ["none", "post", "random_post:5"]
+    assert c.to_match("keytokens_post:5", "post") and not c.to_match("keytokens_post:5", "none")
+    assert c.control_of("random_post:5") == "keytokens_post:5" and c.control_of("post") is None
+    assert sorted(["random_post:5", "post", "none", "pre"], key=c.condition_order) == [
+        "none", "pre", "post", "random_post:5"]
+    assert not c.reads_rationale("none") and c.reads_rationale("filler_post")
+
+    monkeypatch.setitem(c.CONDITIONS, "reversed_post", c.ConditionSpec(
+        lambda ex, r, rng, ctx, arg: c.cond_post(ex, " ".join(reversed(r.split())), rng, ctx, arg),
+        compared_with=("shuffled_post",), control_of="post"))
+    assert c.baselines_for("reversed_post") == ["none", "shuffled_post"]
+    assert c.control_of("reversed_post") == "post"
+    assert c.condition_order("reversed_post") > c.condition_order("random_post:5")

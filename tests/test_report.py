@@ -679,3 +679,18 @@ def test_figure_of_formulations_that_ran_different_grids():
     assert csqa_cf.get_title().startswith("csqa: CF: acc, choice at commitment\n20 docs") and not obqa_cf.axison
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["chance", "none", "pre", "post"]
+
+
+def test_aggregate_compares_what_the_registry_says(tmp_path, monkeypatch):
+    """A condition's baselines are its registry entry's: change the entry and the comparisons follow."""
+    from cot_tasks import conditions
+
+    rd = tmp_path / "grid"
+    for condition in ("none", "pre", "post", "shuffled_post"):
+        write_run(rd, condition=condition, correct=[1, 0, 1, 0])
+    spec = conditions.CONDITIONS["shuffled_post"]
+    monkeypatch.setitem(conditions.CONDITIONS, "shuffled_post",
+                        conditions.ConditionSpec(spec.fn, token_level_ok=True, compared_with=("post",)))
+    _, comparisons = aggregate(load_grid(rd), n_resamples=100)
+    assert {(c.condition, c.baseline) for c in comparisons} == {
+        ("pre", "none"), ("post", "none"), ("post", "pre"), ("shuffled_post", "none"), ("shuffled_post", "post")}

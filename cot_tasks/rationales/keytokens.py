@@ -152,6 +152,16 @@ def span_text(row: AttributionRow, rationale: str, indices: Sequence[int]) -> st
     return " ".join(text for text in (" ".join(rationale[s:e].split()) for s, e in runs) if text)
 
 
+def attribution_of(rows: dict[str, AttributionRow] | None, example_id: str) -> AttributionRow:
+    """The attribution row of one example, for keytokens_post/random_post."""
+    if rows is None:
+        raise DataError("conditions keytokens_post/random_post need an attribution file "
+                        "(cot-distill attribute; --attributions)")
+    if example_id not in rows:
+        raise DataError(f"no attribution for example {example_id!r}; rerun cot-distill attribute on this split")
+    return rows[example_id]
+
+
 def key_tokens(row: AttributionRow, rationale: str, k: int) -> str:
     """The ``k`` highest-attributed rationale tokens, in their original order."""
     return span_text(row, rationale, row.top(k))
