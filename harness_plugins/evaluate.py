@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -92,6 +93,12 @@ def silenced_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def flag_values(argv: list[str], flag: str) -> list[str]:
+    """Every value given to ``flag`` in an lm-eval argument list (``--flag VALUE`` or ``--flag=VALUE``)."""
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == flag]
+    return values + [arg.partition("=")[2] for arg in argv if arg.startswith(flag + "=")]
+
+
 def run_lm_eval(argv: list[str]) -> int:
     """lm-eval's own command line (its real entry function) with ``--include_path TASKS_DIR`` added."""
     if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv):
@@ -103,13 +110,18 @@ def run_lm_eval(argv: list[str]) -> int:
 
     from trainers.model import check_model_path
 
-    for i, arg in enumerate(argv):  # a local model folder is checked here, in one line, before lm-eval sees it
-        value = argv[i + 1] if arg == "--model_args" and i + 1 < len(argv) else arg.partition("=")[2] \
-            if arg.startswith("--model_args=") else None
-        for part in (value or "").split(","):
+    for value in flag_values(argv, "--model_args"):  # a local model folder is checked here, in one line
+        for part in value.split(","):
             key, _, name = part.partition("=")
             if key.strip() == "pretrained" and name:
                 check_model_path(name.strip(), "pretrained")
+    for value in flag_values(argv, "--metadata"):  # lm-eval raises a traceback on JSON it cannot parse
+        if "{" in value:
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as err:
+                raise DataError(f"--metadata is not JSON ({err.msg} at character {err.pos}): write it as "
+                                """'{"source": "hub"}', double quotes inside single ones""") from None
     # Every lm-eval version parses sys.argv itself (0.4.10+ takes no argv argument).
     saved = sys.argv
     sys.argv = ["lm_eval", *argv, "--include_path", str(TASKS_DIR)]

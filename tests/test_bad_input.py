@@ -139,6 +139,9 @@ CASES = [
     Case("import --format fact1 with an input file",
          lambda t: ["rationales", "import", "--format", "fact1", "in.jsonl", "--dataset", "obqa", "--out", "out"],
          ("fact1", "in.jsonl")),
+    Case("eval --metadata that is not JSON",
+         lambda t: ["eval", "--model", "hf", "--model_args", "pretrained=m", "--tasks", "cot_csqa",
+                    "--metadata", "{source: sample}", "--output_path", "out"], ("--metadata is not JSON",)),
     Case("hub offline from the CLI", lambda t: ["data", "check", "--dataset", "csqa", "--source", "hub"],
          ("Hugging Face Hub", "--source sample")),
 ]
