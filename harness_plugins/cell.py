@@ -51,7 +51,18 @@ def cell_train_config(plan: Plan, cell: Cell) -> TrainConfig:
 
 def finished(plan: Plan, cell: Cell) -> dict | None:
     """The cell's run.json, if it is done (an older layout without both metrics is scored again). A cell
-    trained with other settings than the grid now asks for is refused, never silently reused."""
+    trained with other settings than the grid now asks for is refused, never silently reused. Checked once
+    per plan: a finished cell stays finished (an unfinished one is asked again, it may have finished since)."""
+    key = ("finished", cell)
+    if key not in plan.known:
+        row = _finished(plan, cell)
+        if row is None:
+            return None
+        plan.known[key] = row
+    return plan.known[key]
+
+
+def _finished(plan: Plan, cell: Cell) -> dict | None:
     path = plan.run_dir(cell) / "run.json"
     row = read_run_file_json(path)
     if row is None or "metrics" not in row:
@@ -82,12 +93,12 @@ def eval_settings_changed(grid: GridConfig, eval_dir: Path, tasks: list[str]) ->
     what the grid asks for: cells scored another way would be compared as if they were alike."""
     from lm_eval.utils import simple_parse_args_string
 
-    from harness_plugins.results import results_for_task
+    from harness_plugins.results import newest_per_task, results_for_task
 
     want_gen = simple_parse_args_string(grid.eval.gen_kwargs) if grid.eval.gen_kwargs else None
-    changed = set()
+    changed, scored = set(), newest_per_task(eval_dir)
     for task in tasks:
-        config = results_for_task(eval_dir, task).data.get("config", {})
+        config = (scored[task] if task in scored else results_for_task(eval_dir, task)).data.get("config", {})
         if grid.eval.dtype is not None and config.get("model_dtype") != f"torch.{grid.eval.dtype}":
             changed.add("eval.dtype")
         if config.get("limit") != grid.eval.limit:
@@ -167,9 +178,12 @@ def attribution_made_by(plan: Plan, pre: Cell) -> dict:
     """What decides an attribution file's scores: its model, IG settings and rationale file."""
     from trainers.data import file_sha256
 
-    grid = plan.grid
+    grid, rationales = plan.grid, plan.rationales[pre.dataset]
+    if ("sha256", rationales) not in plan.known:
+        plan.known[("sha256", rationales)] = file_sha256(rationales)
+    digest = plan.known[("sha256", rationales)]
     made = {"model": plan.attribution_model(pre), "steps": grid.attribution.steps,
-            "baseline": grid.attribution.baseline, "rationales_sha256": file_sha256(plan.rationales[pre.dataset]),
+            "baseline": grid.attribution.baseline, "rationales_sha256": digest,
             "limit": grid.train.get("limit")}
     # What the label is decides the score attributed; MCF files from before the cloze formulation lack the key.
     return made if pre.formulation == "mcf" else {**made, "formulation": pre.formulation}
@@ -284,14 +298,23 @@ def training_facts(checkpoint: str | Path) -> dict:
     return {k: record[k] for k in TRAINING_FACTS if k in record}
 
 
+def key_token_cells(plan: Plan, pre: Cell) -> list[Cell]:
+    """The cells trained on the attribution file of ``pre``'s dataset, student and seed."""
+    if "key_token_cells" not in plan.known:
+        index: dict[tuple, list[Cell]] = {}
+        for c in plan.cells:
+            if needs_attributions(c.condition):
+                index.setdefault((c.dataset, c.student, c.seed), []).append(c)
+        plan.known["key_token_cells"] = index
+    return plan.known["key_token_cells"].get((pre.dataset, pre.student, pre.seed), [])
+
+
 def needed(plan: Plan, step: Step) -> bool:
     """Whether a step has work left: a finished cell needs nothing, and neither does a pre student or an
     attribution file whose key-token cells are all finished (a rerun loads no attribution model)."""
     if step.kind == "cell":
         return finished(plan, step.cell) is None
-    key = (step.cell.dataset, step.cell.student, step.cell.seed)
-    waiting = any(finished(plan, c) is None for c in plan.cells
-                  if needs_attributions(c.condition) and (c.dataset, c.student, c.seed) == key)
+    waiting = any(finished(plan, c) is None for c in key_token_cells(plan, step.cell))
     return waiting and not attribution_complete(plan, step.cell)
 
 

@@ -65,15 +65,18 @@ def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[dict]:
     the_plan, chance = prepare(grid)
     rows: dict[str, dict] = {}
     started = time.perf_counter()
-    cells = [s for s in the_plan.steps if s.kind == "cell"]
+    n_cells, i = sum(s.kind == "cell" for s in the_plan.steps), 0
     for step in the_plan.steps:
+        reused = not needed(the_plan, step)
         if step.kind == "cell":
-            i = cells.index(step) + 1
-            state = "" if needed(the_plan, step) else "  reused (finished before)"
-            print(f"[{i}/{len(cells)}] {step.cell.name}{state}  ({time.perf_counter() - started:.0f}s elapsed)",
-                  flush=True)
-        with claimed(the_plan.claim_file(step), Owner.me()):
-            row = run_step(the_plan, step, chance, verbose=verbose)
+            i += 1
+            print(f"[{i}/{n_cells}] {step.cell.name}{'  reused (finished before)' if reused else ''}  "
+                  f"({time.perf_counter() - started:.0f}s elapsed)", flush=True)
+        if reused:  # nothing to write, so no claim to take (a claim starts a heartbeat thread)
+            row = finished(the_plan, step.cell) if step.kind == "cell" else None
+        else:
+            with claimed(the_plan.claim_file(step), Owner.me()):
+                row = run_step(the_plan, step, chance, verbose=verbose)
         if row is not None:
             rows[step.cell.name] = row
     return finish(the_plan, rows, started)

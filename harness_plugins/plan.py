@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cot_tasks.conditions import needs_attributions, parse_condition
@@ -67,6 +67,9 @@ class Plan:
     cells: tuple[Cell, ...]  # the grid's cells, in the grid's order (results.csv and the table)
     steps: tuple[Step, ...]  # every step, each after the steps it needs
     rationales: dict[str, str]  # dataset -> rationale file
+    # What this invocation already knows and will not change under it: a cell found finished stays finished,
+    # a rationale file's hash stays its hash (a rerun of a 300-cell grid asked each about five times).
+    known: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def run_dir(self, cell: Cell) -> Path:
         return self.out / "runs" / cell.name
@@ -74,7 +77,7 @@ class Plan:
     def pre_checkpoint(self, cell: Cell) -> Path:
         """The pre student that scores ``cell``'s rationale tokens (a grid cell's, or one trained apart)."""
         pre = pre_cell(cell)
-        in_grid = pre in self.cells
+        in_grid = pre in self.known.setdefault("cells", frozenset(self.cells))
         return (self.run_dir(pre) if in_grid else self.out / "attributions" / pre.name) / "checkpoint"
 
     def claim_file(self, step: Step) -> Path:
@@ -141,6 +144,7 @@ def plan(grid: GridConfig) -> Plan:
     cells = grid_cells(grid.datasets, grid.conditions, grid.students, grid.seeds, grid.formulation)
     rationales = {d: resolve_rationales(grid, d) for d in grid.datasets}
     steps: dict[str, Step] = {}
+    in_grid = set(cells)
 
     def add(step: Step) -> str:
         steps.setdefault(step.id, step)
@@ -153,7 +157,7 @@ def plan(grid: GridConfig) -> Plan:
             pre = pre_cell(cell)
             before: tuple[str, ...] = ()
             if grid.attribution_model is None:
-                before = (Step("cell", pre).id,) if pre in cells else (add(Step("pre", pre)),)
+                before = (Step("cell", pre).id,) if pre in in_grid else (add(Step("pre", pre)),)
             needs = (add(Step("attribute", pre, before)),)
         add(Step("cell", cell, needs))
     return Plan(grid, Path(grid.output), cells, _topological(steps), rationales)

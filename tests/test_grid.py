@@ -202,7 +202,7 @@ def test_every_shipped_grid_file_parses(name):
     assert grid.datasets and grid.conditions and grid.students and grid.seeds and grid.output
 
 
-def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_path, capsys):
+def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_path, capsys, monkeypatch):
     from cot_tasks.data import load_split
     from cot_tasks.prompts import render_prompt
     from cot_tasks.rationales import read_rationales
@@ -238,11 +238,29 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     assert record["data_sha256"] == data_sha256(expected)
     assert record["identity"]["attributions"] == str(attr) and len(record["identity"]["attributions_sha256"]) == 64
 
-    # Rerun: the attribution file and the cell are reused; no model is loaded to attribute.
+    # Rerun: the attribution file and the cell are reused; no model is loaded to attribute. Each cell is
+    # checked once, the rationale file hashed once, and no step claimed (a finished grid writes nothing).
+    import harness_plugins.cell as cell_module
+    import harness_plugins.grid as grid_module
+    import trainers.data as data_module
+
+    calls: dict[str, int] = {}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(cell_module, "_finished", counting("finished", cell_module._finished))
+    monkeypatch.setattr(data_module, "file_sha256", counting("sha256", data_module.file_sha256))
+    monkeypatch.setattr(grid_module, "claimed", counting("claimed", grid_module.claimed))
     stamps = {p: p.stat().st_mtime_ns for p in [attr, *out.rglob("run.json")]}
     assert main(["run", str(config)]) == 0
     assert "key tokens come from" not in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert calls == {"finished": 1, "sha256": 1}, calls
+    monkeypatch.undo()
 
     # A new machine: the committed artefacts (attribution file + its .done.json), no checkpoints, the cell
     # unfinished. The complete attribution file is reused: no pre student is trained or loaded again.
