@@ -1,11 +1,13 @@
 """``cot-distill lens``: does a student know the answer before its last layer?
 
 At the answer position (the last prompt token, right after ``Answer:``) every
-layer's residual stream is decoded with the logit lens (final norm + unembedding)
-or, optionally, a tuned lens (the ``tuned-lens`` package; one affine translator per
-layer, trained here on the task's training prompts). Decoding is restricted to
-the label letters' first tokens; we report per-layer accuracy and the gold
-label's mean rank (1 = top).
+layer's residual stream is decoded with the logit lens (:class:`LogitLens`: final
+norm + unembedding) or, optionally, a tuned lens (:class:`TunedLens`: the
+``tuned-lens`` package's affine translator per layer, trained here on the task's
+training prompts, before the same unembedding). As in tuned-lens, a lens is an
+object with ``transform_hidden(h, layer)`` and ``lens(h, layer) -> logits``.
+Decoding is restricted to the label letters' first tokens (:class:`LabelUnembed`);
+we report per-layer accuracy and the gold label's mean rank (1 = top).
 
 Layer 0 is the embedding output, layer L the last block's output; decoding layer
 L with the logit lens reproduces the model's own logits.
@@ -13,19 +15,26 @@ L with the logit lens reproduces the model's own logits.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.progress import stage_iter
-from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER, render_prompt
+from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
 from harness_plugins.lens_files import to_csv, to_png
 from trainers.config import read_run_record
-from trainers.model import check_model_path, final_norm, pad_id
+from trainers.model import (
+    check_model_path,
+    final_norm,
+    label_token_ids,
+    load_causal_lm,
+    pad_id,
+    pick_device,
+    residual_streams,
+)
 from trainers.students import resolve_student
 
 TUNED_MISSING = ("--tuned needs the optional tuned-lens package: pip install 'tuned-lens' "
@@ -44,45 +53,7 @@ class LayerScore:
     docs: int
 
 
-# --------------------------------------------------------------------------- model plumbing
-
-
-@contextmanager
-def _capture_input(module) -> Iterator[list]:
-    """Record what ``module`` is called with: the last block's output, before the final norm."""
-    seen: list = []
-    handle = module.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
-    try:
-        yield seen
-    finally:
-        handle.remove()
-
-
-def residual_streams(model, input_ids, attention_mask) -> tuple[list, object]:
-    """Pre-norm residual stream after the embedding and after every block, plus the model's logits.
-
-    ``output_hidden_states`` gives the embedding and block outputs, but its last
-    entry is already normed in transformers 5; the hook gives the un-normed one.
-    """
-    with _capture_input(final_norm(model)) as seen:
-        out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-    if not seen:
-        raise DataError(f"the final norm of {type(model).__name__} was not called during the forward pass")
-    return list(out.hidden_states[:-1]) + [seen[-1]], out.logits
-
-
-def label_token_ids(tokenizer, labels: Sequence[str]) -> list[int]:
-    """First token of each label as it follows the answer cue (what the label-first task scores)."""
-    cue = tokenizer(ANSWER_CUE, add_special_tokens=False)["input_ids"]
-    ids = []
-    for label in labels:
-        full = tokenizer(ANSWER_CUE + TARGET_DELIMITER + label, add_special_tokens=False)["input_ids"]
-        if full[: len(cue)] != cue or len(full) <= len(cue):
-            raise DataError(f"tokenizer splits {ANSWER_CUE!r} differently before label {label!r}")
-        ids.append(full[len(cue)])
-    if len(set(ids)) != len(ids):
-        raise DataError(f"labels {', '.join(labels)} share a first token in this tokenizer")
-    return ids
+# --------------------------------------------------------------------------- checkpoints
 
 
 def checkpoint_condition(checkpoint: str | Path) -> str:
@@ -99,8 +70,8 @@ def checkpoint_condition(checkpoint: str | Path) -> str:
 # --------------------------------------------------------------------------- the lenses
 
 
-class _Decoder:
-    """Final norm + unembedding restricted to some token ids (the logit lens)."""
+class LabelUnembed:
+    """Final norm + unembedding restricted to some token ids: how both lenses turn a stream into logits."""
 
     def __init__(self, model, token_ids: Sequence[int]):
         import torch
@@ -119,13 +90,44 @@ class _Decoder:
         return logits + self.bias if self.bias is not None else logits
 
 
+class LogitLens:
+    """The logit lens, shaped as tuned-lens's ``LogitLens(unembed)``: every layer's stream goes to the
+    unembedding as it is."""
+
+    def __init__(self, unembed: LabelUnembed):
+        self.unembed = unembed
+
+    def transform_hidden(self, hidden, layer: int):
+        return hidden
+
+    def __call__(self, hidden, layer: int):
+        return self.unembed(self.transform_hidden(hidden, layer))
+
+
+class TunedLens(LogitLens):
+    """A trained ``tuned_lens.nn.TunedLens``'s translator for the layer, then the same unembedding. The last
+    layer has no translator (its stream is what the model decodes), so there it is the logit lens."""
+
+    def __init__(self, unembed: LabelUnembed, translators):
+        super().__init__(unembed)
+        self.translators = translators
+
+    def transform_hidden(self, hidden, layer: int):
+        if layer >= len(self.translators.layer_translators):
+            return hidden
+        # The translators train in fp32 (see train_tuned_lens), whatever the model's dtype.
+        return self.translators.transform_hidden(hidden.float(), layer).to(hidden.dtype)
+
+
 def _tuned_lens_module():
+    """The package's TunedLens (our :class:`TunedLens` wraps a trained one), its config and Unembed."""
     try:
-        from tuned_lens.nn import TunedLens, TunedLensConfig
+        from tuned_lens.nn import TunedLens as PackageTunedLens
+        from tuned_lens.nn import TunedLensConfig
         from tuned_lens.nn.unembed import Unembed
     except ImportError:
         raise DataError(TUNED_MISSING) from None
-    return TunedLens, TunedLensConfig, Unembed
+    return PackageTunedLens, TunedLensConfig, Unembed
 
 
 def train_tuned_lens(model, tokenizer, prompts: Sequence[str], *, epochs: int = 3, lr: float = 1e-3,
@@ -136,7 +138,7 @@ def train_tuned_lens(model, tokenizer, prompts: Sequence[str], *, epochs: int = 
 
     import torch
 
-    TunedLens, TunedLensConfig, Unembed = _tuned_lens_module()
+    PackageTunedLens, TunedLensConfig, Unembed = _tuned_lens_module()
 
     class _Unembed(Unembed):
         # tuned-lens finds the final norm by model class (no Gemma/Phi); reuse our lookup instead.
@@ -150,7 +152,7 @@ def train_tuned_lens(model, tokenizer, prompts: Sequence[str], *, epochs: int = 
     config = TunedLensConfig(base_model_name_or_path=str(model.config.name_or_path),
                              d_model=model.config.hidden_size, num_hidden_layers=n_layers)
     device = next(model.parameters()).device
-    lens = TunedLens(_Unembed(model), config).to(device).float()
+    lens = PackageTunedLens(_Unembed(model), config).to(device).float()
     opt = torch.optim.Adam(lens.layer_translators.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     for _ in stage_iter(range(epochs), "tuned lens"):
@@ -190,7 +192,6 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
     ``tuned_prompts``: training prompts for a tuned lens (None: logit lens only).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     examples = [ex for ex in examples if ex.answer is not None]
     if not examples:
@@ -201,15 +202,13 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
     checkpoint = Path(resolve_student(checkpoint))
     if not checkpoint.is_dir():
         raise DataError("checkpoint folder not found", path=checkpoint)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint).to(device).eval()
-    label_ids = label_token_ids(tokenizer, labels)
-    decoder = _Decoder(model, label_ids)
+    device = pick_device(device)
+    tokenizer, model = load_causal_lm(str(checkpoint), device, role="checkpoint")
+    unembed = LabelUnembed(model, label_token_ids(tokenizer, labels))
     gold = torch.tensor([labels.index(ex.answer) for ex in examples], device=device)
-    lenses = {"logit": None}
+    lenses = {"logit": LogitLens(unembed)}
     if tuned_prompts is not None:
-        lenses["tuned"] = train_tuned_lens(model, tokenizer, tuned_prompts, epochs=tuned_epochs)
+        lenses["tuned"] = TunedLens(unembed, train_tuned_lens(model, tokenizer, tuned_prompts, epochs=tuned_epochs))
 
     n_layers = model.config.num_hidden_layers
     correct = {name: torch.zeros(n_layers + 1, device=device) for name in lenses}
@@ -224,11 +223,7 @@ def lens_scores(checkpoint: str | Path, examples: Sequence[Example], *, tuned_pr
             for layer, stream in enumerate(streams):
                 h = stream[rows, last]
                 for name, lens in lenses.items():
-                    if lens is not None and layer < n_layers:
-                        h_l = lens.transform_hidden(h.float(), layer).to(h.dtype)
-                    else:  # the tuned lens is the logit lens at the last layer
-                        h_l = h
-                    scores = decoder(h_l).float()
+                    scores = lens(h, layer).float()
                     gold_score = scores[rows, g].unsqueeze(1)
                     rank = 1 + (scores > gold_score).sum(1)  # ties count in the gold label's favour
                     correct[name][layer] += (rank == 1).sum()

@@ -295,3 +295,32 @@ def test_baselines_name_a_token_or_fail_in_one_line(tiny_checkpoint, sample_setu
                  "--out", str(tmp_path / "x.jsonl"), "--baseline", "token: unquestionably elaborate"]) == 2
     err = capsys.readouterr().err.strip()
     assert str(tiny_checkpoint) in err and "not one" in err and "\n" not in err
+
+
+def test_a_remote_code_model_is_attributed_only_with_trust_remote_code(tiny_checkpoint, sample_setup, tmp_path,
+                                                                       monkeypatch, capsys):
+    """transformers refuses a model that ships code unless trust_remote_code is on; the flag must reach it."""
+    import transformers
+
+    from harness_plugins.cli import main
+
+    seen = []
+    for cls in (transformers.AutoTokenizer, transformers.AutoModelForCausalLM):
+        def remote(*args, _cls=cls, _load=cls.from_pretrained, trust_remote_code=False, **kwargs):
+            seen.append((_cls.__name__, trust_remote_code))
+            if not trust_remote_code:
+                raise ValueError("this model contains custom code: pass trust_remote_code=True to run it\nmore")
+            return _load(*args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", remote)
+    _, rationales = sample_setup
+    args = ["attribute", "--model", str(tiny_checkpoint), "--dataset", "obqa", "--rationales", str(rationales),
+            "--out", str(tmp_path / "a.jsonl"), "--steps", "4", "--limit", "1", "--device", "cpu"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot load attribution tokenizer" in err and "trust_remote_code" in err and "\n" not in err
+    assert seen == [("AutoTokenizer", False)]
+    seen.clear()
+    assert main(args + ["--trust-remote-code"]) == 0
+    assert "1 attributed" in capsys.readouterr().out
+    assert seen == [("AutoTokenizer", True), ("AutoModelForCausalLM", True)]

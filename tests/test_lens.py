@@ -14,14 +14,14 @@ from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from harness_plugins.cli import main
 from harness_plugins.lens import (
-    _Decoder,
+    LabelUnembed,
+    LogitLens,
+    TunedLens,
     _encode,
     checkpoint_condition,
-    label_token_ids,
     lens_scores,
-    residual_streams,
 )
-from trainers.model import final_norm
+from trainers.model import final_norm, label_token_ids, residual_streams
 
 torch = pytest.importorskip("torch")
 
@@ -38,18 +38,55 @@ def test_last_layer_equals_model_logits_on_labels(tiny):
     examples = load_split("csqa", EVAL_SPLIT["csqa"], source="sample")[:5]
     ids = label_token_ids(tokenizer, examples[0].labels)
     assert len(set(ids)) == 5
-    decoder = _Decoder(model, ids)
+    lens = LogitLens(LabelUnembed(model, ids))
     batch, mask, last = _encode(tokenizer, [render_prompt(ex) for ex in examples], "cpu")
     with torch.no_grad():
         streams, logits = residual_streams(model, batch, mask)
         rows = torch.arange(len(examples))
         assert len(streams) == model.config.num_hidden_layers + 1
-        lens_last = decoder(streams[-1][rows, last])
+        lens_last = lens(streams[-1][rows, last], len(streams) - 1)
         expected = logits[rows, last][:, ids]
         torch.testing.assert_close(lens_last, expected, rtol=1e-4, atol=1e-4)
         # Right padding must not change a prompt's answer-position logits (causal attention).
         alone = model(input_ids=batch[:1, : int(last[0]) + 1]).logits[0, -1, ids]
         torch.testing.assert_close(alone, expected[0], rtol=1e-4, atol=1e-4)
+
+
+def test_the_logit_lens_object_gives_the_former_functions_numbers(tiny):
+    """Bit for bit what the lens computed before it was an object: final norm, then the label rows of the head."""
+    model, tokenizer = tiny
+    examples = load_split("csqa", EVAL_SPLIT["csqa"], source="sample")[:6]
+    ids = label_token_ids(tokenizer, examples[0].labels)
+    lens = LogitLens(LabelUnembed(model, ids))
+    batch, mask, last = _encode(tokenizer, [render_prompt(ex) for ex in examples], "cpu")
+    head = model.get_output_embeddings().weight[torch.tensor(ids)]
+    with torch.no_grad():
+        streams, _ = residual_streams(model, batch, mask)
+        for layer, stream in enumerate(streams):
+            h = stream[torch.arange(len(examples)), last]
+            assert torch.equal(lens.transform_hidden(h, layer), h)
+            assert torch.equal(lens(h, layer), final_norm(model)(h).to(head.dtype) @ head.T)
+
+
+def test_the_tuned_lens_translates_every_layer_but_the_last(tiny):
+    model, tokenizer = tiny
+    unembed = LabelUnembed(model, label_token_ids(tokenizer, ["A", "B", "C"]))
+    n_layers = model.config.num_hidden_layers
+
+    class Translators:  # a trained tuned_lens.nn.TunedLens as the wrapper uses it
+        layer_translators = [None] * n_layers
+
+        def transform_hidden(self, h, layer):
+            assert h.dtype == torch.float32  # the translators are fp32 whatever the model's dtype
+            return h + layer + 1
+
+    lens = TunedLens(unembed, Translators())
+    h = torch.randn(2, model.config.hidden_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for layer in range(n_layers):
+            assert torch.equal(lens(h, layer), unembed(h + layer + 1))
+        assert torch.equal(lens(h, n_layers), LogitLens(unembed)(h, n_layers))
+        assert lens.transform_hidden(h.double(), 0).dtype == torch.float64  # back to the stream's dtype
 
 
 def test_final_norm_lookup(tiny):

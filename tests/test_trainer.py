@@ -487,3 +487,71 @@ def test_the_cli_quiets_a_librarys_own_tqdm_bars_but_not_ours():
     env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split() == ["True", "False"]
+
+
+def test_the_loader_is_one_line_naming_the_folder_and_its_role(tmp_path):
+    from cot_tasks.errors import ModelError
+    from trainers.model import load_causal_lm, load_model, load_model_type, load_tokenizer
+
+    empty, broken = tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    broken.mkdir()
+    (broken / "config.json").write_text('{"hello": 1}')  # a config.json, but no model's
+    cases = [(lambda: load_causal_lm(str(tmp_path / "nope"), "cpu", role="attribution"),
+              f"{tmp_path / 'nope'}: attribution folder not found"),
+             (lambda: load_tokenizer(str(empty), "student"), f"{empty}: student folder holds no config.json"),
+             (lambda: load_causal_lm(str(broken), "cpu", role="checkpoint"),
+              f"{broken}: cannot load checkpoint tokenizer ("),
+             (lambda: load_model_type(str(broken), "student"), f"{broken}: cannot load student config ("),
+             (lambda: load_model(str(broken), "student"), f"{broken}: cannot load student model (")]
+    for load, message in cases:
+        with pytest.raises(ModelError) as err:
+            load()
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_the_trainer_loads_its_student_through_the_loader(tmp_path):
+    from trainers.train import train
+
+    exs = examples(8)
+    (tmp_path / "student").mkdir()
+    cfg = small_config(tmp_path, "run", student=str(tmp_path / "student"),
+                       rationales=str(rationale_file(tmp_path, exs)))
+    with pytest.raises(DataError, match=r"student: student folder holds no config.json") as err:
+        train(cfg, examples=exs, progress=False)
+    assert "\n" not in str(err.value)
+
+
+def test_a_tokenizer_without_pad_is_saved_as_it_came_and_padded_with_eos_for_inference(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from trainers.model import load_causal_lm, load_tokenizer, pad_id
+
+    folder = tmp_path / "no_pad"
+    shutil.copytree(tiny_checkpoint, folder)
+    tokenizer = load_tokenizer(str(folder))
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(folder)
+    as_saved = load_tokenizer(str(folder), "student")
+    assert as_saved.pad_token is None  # what the trainer saves beside the student
+    tokenizer, _ = load_causal_lm(str(folder), "cpu", role="attribution")
+    assert tokenizer.pad_token_id == as_saved.eos_token_id == pad_id(as_saved)  # the trainer's pad id
+
+
+def test_trust_remote_code_reaches_every_from_pretrained_of_the_trainer(tmp_path, monkeypatch):
+    import transformers
+
+    from trainers.train import train
+
+    seen = []
+    for cls in (transformers.AutoTokenizer, transformers.AutoConfig, transformers.AutoModelForCausalLM):
+        def record(*args, _cls=cls, _load=cls.from_pretrained, **kwargs):
+            seen.append((_cls.__name__, kwargs.get("trust_remote_code")))
+            return _load(*args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", record)
+    exs = examples(8)
+    cfg = small_config(tmp_path, "run", epochs=1, trust_remote_code=True, rationales=str(rationale_file(tmp_path, exs)))
+    train(cfg, examples=exs, progress=False)
+    assert {name for name, _ in seen} == {"AutoTokenizer", "AutoConfig", "AutoModelForCausalLM"}
+    assert all(trusted is True for _, trusted in seen)

@@ -86,6 +86,7 @@ class AttributionConfig:
     limit: int | None = None
     max_length: int = 1024  # longer sequences are skipped and counted
     formulation: str = MCF  # the gold label: its letter (mcf) or its answer text (cf), as the student was trained
+    trust_remote_code: bool = False  # as TrainConfig's: off unless the user turns it on
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,6 @@ def label_logprob(model: Any):
     import torch
 
     from trainers.model import head_logits
-
 
     def forward(input_ids, attention_mask, label_pos, label_ids, label_mask):
         hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -249,7 +249,8 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     rationales = read_rationales(config.rationales, config.dataset)
     device = pick_device(config.device)
     if model_and_tokenizer is None:
-        tokenizer, model = load_causal_lm(resolve_student(config.model), device, role="attribution")
+        tokenizer, model = load_causal_lm(resolve_student(config.model), device, role="attribution",
+                                          trust_remote_code=config.trust_remote_code)
     else:
         model, tokenizer = model_and_tokenizer
         model = model.to(device).eval()

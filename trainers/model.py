@@ -1,16 +1,20 @@
-"""One home for model surgery: loading a causal LM, its device and pad id, where its final norm and head
-sit and how the head turns hidden states into the model's own logits. The trainer, attribution, the
-teacher and the lens all go through here."""
+"""One home for model surgery: loading a causal LM (device, dtype, pad, trust_remote_code, one-line errors),
+where its final norm and head sit, how the head turns hidden states into the model's own logits, its
+residual streams and the label letters' token ids. The trainer, attribution, the teacher and the lens all
+load through here."""
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from cot_tasks.errors import ModelError
+from cot_tasks.prompts import ANSWER_CUE, TARGET_DELIMITER
 
 # Causal LMs whose logits are exactly lm_head(base_model(...) hidden states), so the head can
 # run on target positions alone. Anything else takes the full forward (same loss, more work).
@@ -24,8 +28,6 @@ def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     logits = model.get_output_embeddings()(hidden)
     cap = getattr(model.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
-
-
 
 
 # Where causal LMs keep their final norm, relative to ``model.base_model``
@@ -45,6 +47,43 @@ def final_norm(model):
     raise ModelError(f"cannot find the final norm of {type(model).__name__} "
                     f"(looked for {', '.join(FINAL_NORM_PATHS)} on its base model)")
 
+
+@contextmanager
+def _capture_input(module) -> Iterator[list]:
+    """Record what ``module`` is called with: the last block's output, before the final norm."""
+    seen: list = []
+    handle = module.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def residual_streams(model, input_ids, attention_mask) -> tuple[list, object]:
+    """Pre-norm residual stream after the embedding and after every block, plus the model's logits.
+
+    ``output_hidden_states`` gives the embedding and block outputs, but its last
+    entry is already normed in transformers 5; the hook gives the un-normed one.
+    """
+    with _capture_input(final_norm(model)) as seen:
+        out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    if not seen:
+        raise ModelError(f"the final norm of {type(model).__name__} was not called during the forward pass")
+    return list(out.hidden_states[:-1]) + [seen[-1]], out.logits
+
+
+def label_token_ids(tokenizer, labels: Sequence[str]) -> list[int]:
+    """First token of each label as it follows the answer cue (what the label-first task scores)."""
+    cue = tokenizer(ANSWER_CUE, add_special_tokens=False)["input_ids"]
+    ids = []
+    for label in labels:
+        full = tokenizer(ANSWER_CUE + TARGET_DELIMITER + label, add_special_tokens=False)["input_ids"]
+        if full[: len(cue)] != cue or len(full) <= len(cue):
+            raise ModelError(f"tokenizer splits {ANSWER_CUE!r} differently before label {label!r}")
+        ids.append(full[len(cue)])
+    if len(set(ids)) != len(ids):
+        raise ModelError(f"labels {', '.join(labels)} share a first token in this tokenizer")
+    return ids
 
 
 def bf16_is_fast(device: torch.device | str) -> bool:
@@ -124,21 +163,50 @@ def check_model_path(name: str, role: str = "model") -> None:
         raise ModelError(f"{role} folder holds no config.json (not a save_pretrained checkpoint)", path=name)
 
 
-def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher"):
-    """Tokenizer and model from a hub id or local path; anything unloadable is a one-line ModelError."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+@contextmanager
+def _one_line(name: str, role: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as err:  # offline, unknown id, not a causal LM, code it may not run: the user's to fix
+        raise ModelError(f"cannot load {role} {what} ({_first_line(err)})", path=name) from None
+
+
+def load_tokenizer(name: str, role: str = "model", trust_remote_code: bool = False):
+    """The tokenizer saved with ``name``, unchanged: the trainer saves it beside the student as it came."""
+    from transformers import AutoTokenizer
 
     check_model_path(name, role)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, **dtype_kwargs(dtype))
-    except Exception as err:  # offline, unknown id, not a causal LM: the user's to fix
-        raise ModelError(f"cannot load {role} model ({_first_line(err)})", path=name) from None
+    with _one_line(name, role, "tokenizer"):
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+
+
+def load_model_type(name: str, role: str = "model", trust_remote_code: bool = False) -> str:
+    """The config's ``model_type``, without loading weights (the trainer encodes before it loads the model)."""
+    from transformers import AutoConfig
+
+    check_model_path(name, role)
+    with _one_line(name, role, "config"):
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code).model_type
+
+
+def load_model(name: str, role: str = "model", dtype=None, trust_remote_code: bool = False):
+    """The causal LM as ``from_pretrained`` builds it, on the CPU (accelerate places the trainer's)."""
+    from transformers import AutoModelForCausalLM
+
+    check_model_path(name, role)
+    with _one_line(name, role, "model"):
+        return AutoModelForCausalLM.from_pretrained(name, trust_remote_code=trust_remote_code, **dtype_kwargs(dtype))
+
+
+def load_causal_lm(name: str, device: str, dtype=None, role: str = "teacher", trust_remote_code: bool = False):
+    """Tokenizer and model (on ``device``, eval mode) from a hub id or local path; anything unloadable is a
+    one-line ModelError naming ``name`` and ``role``. A tokenizer without a pad gets its EOS as pad: the id
+    :func:`pad_id` gives the trainer, and what ``padding=True`` needs."""
+    tokenizer = load_tokenizer(name, role, trust_remote_code)
+    model = load_model(name, role, dtype, trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model.to(device).eval()
-
-
 
 
 def weights_sha256(checkpoint: str | Path) -> str | None:

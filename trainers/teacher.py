@@ -68,7 +68,8 @@ def hf_engine(config: GenerateConfig) -> Callable[[list[str]], list[str]]:
     from trainers.model import load_causal_lm, pick_device
 
     device = pick_device(config.device)
-    tokenizer, model = load_causal_lm(config.teacher, device, torch.bfloat16 if device.startswith("cuda") else None)
+    tokenizer, model = load_causal_lm(config.teacher, device, torch.bfloat16 if device.startswith("cuda") else None,
+                                      role="teacher")
     tokenizer.padding_side = "left"  # generation continues from the right end of every row
 
     class StopAtNextQuestion(StoppingCriteria):

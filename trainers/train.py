@@ -34,7 +34,7 @@ from trainers.data import (
     lm_eval_adds_special_tokens,
     step_token_counts,
 )
-from trainers.model import device_name, pad_id, resolve_mixed_precision
+from trainers.model import device_name, load_model, load_model_type, load_tokenizer, pad_id, resolve_mixed_precision
 from trainers.students import resolve_student
 
 
@@ -126,7 +126,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
                    run_name: str) -> TrainResult:
     import torch
     from accelerate.utils import set_seed
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
     from trainers.loss import TargetLoss, accumulate, param_groups
 
@@ -138,7 +138,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
             run_folder.tiny_student(out, corpus, config)
         accelerator.wait_for_everyone()
         student = str(out / run_folder.INIT_DIR)
-    tokenizer = AutoTokenizer.from_pretrained(student, trust_remote_code=config.trust_remote_code)
+    tokenizer = load_tokenizer(student, "student", config.trust_remote_code)
     pairs, report = build_targets(examples, rationales, cond, seed=config.seed, tokenizer=tokenizer,
                                   source=config.rationales or "rationales", extras=extras,
                                   formulation=config.formulation)
@@ -148,7 +148,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
         raise DataError("output folder holds a run of this config on different data; choose another --output",
                         path=out)
     # BOS or not as lm-eval will encode the same prompt for this model.
-    model_type = AutoConfig.from_pretrained(student, trust_remote_code=config.trust_remote_code).model_type
+    model_type = load_model_type(student, "student", config.trust_remote_code)
     special_tokens = lm_eval_adds_special_tokens(model_type)
     check_label = label_first(cond)
     encoded: list[Encoded] = [encode(tokenizer, prompt, target, config.max_length, special_tokens=special_tokens,
@@ -181,7 +181,7 @@ def _train_claimed(config: TrainConfig, accelerator, cond, out: Path, examples, 
 
     # --- model, optimizer, schedule ---
     set_seed(config.seed)
-    model = AutoModelForCausalLM.from_pretrained(student, trust_remote_code=config.trust_remote_code)
+    model = load_model(student, "student", trust_remote_code=config.trust_remote_code)
     pad = pad_id(tokenizer)
     # Fused AdamW (what transformers' Trainer defaults to): the same update in one kernel. On a CPU the
     # per-tensor loop it replaces took 13 s a step for SmolLM2-135M's 272 tensors, fused 3.4 s.

@@ -27,6 +27,8 @@ def register(sub) -> None:
     att.add_argument("--formulation", choices=FORMULATIONS, default=MCF,
                      help="the label attributed: the gold letter (mcf) or the gold answer text, all its tokens (cf); "
                           "as the model was trained")
+    att.add_argument("--trust-remote-code", action="store_true",
+                     help="let transformers run code shipped with the model (as train --trust-remote-code)")
     att.set_defaults(func=_attribute)
 
 
@@ -37,7 +39,7 @@ def _attribute(args) -> int:
         model=args.model, dataset=args.dataset, rationales=args.rationales, out=args.out, split=args.split,
         source=args.source, steps=args.steps, baseline=args.baseline, k=args.k, batch_size=args.batch_size,
         internal_batch_size=args.internal_batch_size or None, device=args.device, limit=args.limit,
-        formulation=args.formulation,
+        formulation=args.formulation, trust_remote_code=args.trust_remote_code,
     )
     print(run_attribution(config).line())
     return 0

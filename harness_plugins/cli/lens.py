@@ -15,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--source", default=DEFAULT_SOURCE, help="sample, hub or a folder of the original files")
     p.add_argument("--split", default=None, help="default: the dataset's eval split")
     p.add_argument("--limit", type=int, default=None, help="score only the first N examples")
-    p.add_argument("--out", type=Path, required=True, help="output folder for lens.csv and lens.png")
+    p.add_argument("--out", type=Path, required=True, help="output folder for lens_DATASET.csv and .png")
     p.add_argument("--tuned", action="store_true", help="also a tuned lens (needs the tuned-lens package)")
     p.add_argument("--tuned-limit", type=int, help="training prompts for the tuned lens (only with --tuned; "
                                                    "default 512)")
