@@ -10,13 +10,13 @@ from pathlib import Path
 
 from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
+from cot_tasks.grid_files import AttributionDone, RunRecord, Score, read_done, read_run, write_done, write_run
 from cot_tasks.io import write_atomic
 from cot_tasks.names import FORMULATION_METRICS, GEN_TASKS, tasks_for
 from cot_tasks.train_log import TRAIN_LOG
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step, pre_cell
 from trainers.config import TrainConfig
-from trainers.run_folder import write_json
 
 
 def cell_config(grid: GridConfig, cell: Cell, output: Path, rationale_file: str,
@@ -34,22 +34,13 @@ def train_cell(config: TrainConfig, name: str):
     return train(config, resume=True, run_name=name)
 
 
-def read_run_file_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError:
-        return None  # a torn write cannot happen (atomic), but a hand-edited file is redone
-
-
 def cell_train_config(plan: Plan, cell: Cell) -> TrainConfig:
     attributions = str(plan.attribution_file(cell)) if needs_attributions(cell.condition) else None
     return cell_config(plan.grid, cell, plan.run_dir(cell) / "checkpoint", plan.rationales[cell.dataset],
                        attributions)
 
 
-def finished(plan: Plan, cell: Cell) -> dict | None:
+def finished(plan: Plan, cell: Cell) -> RunRecord | None:
     """The cell's run.json, if it is done (an older layout without both metrics is scored again). A cell
     trained with other settings than the grid now asks for is refused, never silently reused. Checked once
     per plan: a finished cell stays finished (an unfinished one is asked again, it may have finished since)."""
@@ -62,25 +53,28 @@ def finished(plan: Plan, cell: Cell) -> dict | None:
     return plan.known[key]
 
 
-def _finished(plan: Plan, cell: Cell) -> dict | None:
+def _finished(plan: Plan, cell: Cell) -> RunRecord | None:
     path = plan.run_dir(cell) / "run.json"
-    row = read_run_file_json(path)
-    if row is None or "metrics" not in row:
+    if not path.is_file():
         return None
-    want, made = cell_train_config(plan, cell).identity(), row.get("train_identity") or {}
+    try:
+        row = read_run(plan.run_dir(cell))
+    except DataError:
+        return None  # a torn write cannot happen (atomic), but a hand-edited or older file is redone
+    want, made = cell_train_config(plan, cell).identity(), row.train_identity or {}
     changed = sorted(k for k in set(want) | set(made) if want.get(k) != made.get(k))
     if changed:
         raise DataError(f"this cell was trained with other settings than the grid now asks for (differs in: "
                         f"{', '.join(changed)}); give the grid another output folder", path=path)
     if uses_attribution_scores(cell.condition):
-        want, made = attribution_made_by(plan, pre_cell(cell)), row.get("attributions_made_by") or {}
+        want, made = attribution_made_by(plan, pre_cell(cell)), row.attributions_made_by or {}
         changed = sorted(k for k in ("steps", "baseline") if made.get(k) != want[k])
         if changed:
             raise DataError(f"this cell was trained on key tokens attributed with other settings than the grid now "
                             f"asks for (differs in: attribution.{', attribution.'.join(changed)}); give the grid "
                             "another output folder, or move this cell and its attribution file away to redo them",
                             path=path)
-    tasks = [m["task"] for m in row["metrics"].values()]
+    tasks = [m.task for m in row.metrics.values()]
     changed = eval_settings_changed(plan.grid, plan.run_dir(cell) / "eval", tasks)
     if changed:
         raise DataError(f"this cell was scored with other eval settings than the grid now asks for (differs in: "
@@ -154,11 +148,11 @@ def attribute(plan: Plan, pre: Cell) -> Path:
         device=grid.eval.device, limit=grid.train.get("limit"), formulation=pre.formulation))
     print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
     errors = [r.completeness_error for r in read_attributions(path).values() if r.completeness_error is not None]
-    write_json(plan.attribution_done_file(pre), {**attribution_made_by(plan, pre), "attributed": report.done_before
-                                                 + report.attributed, "skipped_long": report.skipped_long,
-                                                 "without_rationale": report.missing_rationale,
-                                                 "median_completeness_error": statistics.median(errors) if errors
-                                                 else None, **attributing_weights(plan, pre, model, again.exists())})
+    write_done(path, AttributionDone(
+        attribution_made_by(plan, pre), attributed=report.done_before + report.attributed,
+        skipped_long=report.skipped_long, without_rationale=report.missing_rationale,
+        median_completeness_error=statistics.median(errors) if errors else None,
+        **attributing_weights(plan, pre, model, again.exists())))
     return path
 
 
@@ -169,7 +163,8 @@ def attributing_weights(plan: Plan, pre: Cell, model: str, retrained: bool) -> d
     from trainers.model import weights_sha256
 
     made = weights_sha256(model)
-    scored = (read_run_file_json(plan.run_dir(pre) / "run.json") or {}).get("weights_sha256")
+    pre_run = finished(plan, pre)
+    scored = pre_run.weights_sha256 if pre_run is not None else None
     return {"weights_sha256": made, "pre_trained_again": retrained,
             "same_weights_as_pre_cell": made == scored if scored and made else None}
 
@@ -192,21 +187,21 @@ def attribution_made_by(plan: Plan, pre: Cell) -> dict:
 def attribution_complete(plan: Plan, pre: Cell) -> bool:
     """Made by what the grid asks for, and whole: a file cut at a line boundary (a bad copy, a checkout
     interrupted) parses, so its rows are counted against the number its .done.json recorded."""
-    done, path = read_run_file_json(plan.attribution_done_file(pre)), plan.attribution_file(pre)
-    made = attribution_made_by(plan, pre)
-    if done is None or not path.is_file() or any(done.get(k) != v for k, v in made.items()):
+    path = plan.attribution_file(pre)
+    done = read_done(path)
+    if done is None or not path.is_file() or not done.made_as(attribution_made_by(plan, pre)):
         return False
     with open(path, "rb") as fh:
         rows = sum(1 for line in fh if line.strip())
-    if done.get("attributed") is not None and rows != done["attributed"]:
-        print(f"[{pre.dataset}] {path} holds {rows} rows where its .done.json records {done['attributed']}: "
+    if done.attributed is not None and rows != done.attributed:
+        print(f"[{pre.dataset}] {path} holds {rows} rows where its .done.json records {done.attributed}: "
               "making it again", flush=True)
         return False
     return True
 
 
 def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
-                  trust_remote_code: bool = False, *, quiet: bool = True) -> dict[str, dict]:
+                  trust_remote_code: bool = False, *, quiet: bool = True) -> dict[str, Score]:
     """Both metrics of a trained cell, each a pass of lm-eval into ``eval_dir``: the gen task, then the acc task
     (for reasoning-first cells the commit task, fed with the gen pass's samples file)."""
     from harness_plugins.evaluate import evaluate_checkpoint
@@ -230,8 +225,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
         filter_name = split_key(key)[1]
         # A multiple_choice pass always picks a label: nothing is invalid there.
         invalid = results.value(task, f"invalid,{filter_name}") if name == "exact_match" else 0.0
-        metrics[name] = {"task": task, "key": key, "value": results.value(task, key),
-                         "n_docs": results.n_docs(task), "invalid": invalid}
+        metrics[name] = Score(task, key, results.value(task, key), results.n_docs(task), invalid)
     return metrics
 
 
@@ -248,7 +242,7 @@ def merged_results(eval_dir: Path, tasks: list[str]) -> dict:
     return merged
 
 
-def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bool = False) -> dict:
+def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bool = False) -> RunRecord:
     """Train (or resume, or reuse) and evaluate one cell; its run.json is written last."""
     from harness_plugins.model_card import write_model_card
     from trainers.model import weights_sha256
@@ -269,18 +263,17 @@ def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bo
     eval_dir = run_dir / "eval"
     shutil.rmtree(eval_dir, ignore_errors=True)
     metrics = evaluate_cell(grid, cell, config.output, eval_dir, config.trust_remote_code, quiet=not verbose)
-    row = {"dataset": cell.dataset, "condition": cell.condition, "kind": condition_kind(cell.condition),
-           **({"formulation": cell.formulation} if cell.formulation != "mcf" else {}),
-           "student": cell.student, "seed": cell.seed, "teacher": grid.teacher, "rationales": rationale_file,
-           "metrics": metrics, "chance": chance, "examples": trained.examples, "dropped": trained.dropped,
-           "truncated": trained.truncated, "checkpoint": str(Path(config.output).resolve()),
-           "weights_sha256": weights_sha256(config.output), "training": training_facts(config.output),
-           "train_identity": config.identity()}
-    if attributions:
-        row["attributions"] = attributions
-        row["attributions_made_by"] = read_run_file_json(plan.attribution_done_file(pre_cell(cell)))
-    write_model_card(config.output, row, merged_results(eval_dir, [m["task"] for m in metrics.values()]))
-    write_json(run_dir / "run.json", row)
+    done = read_done(plan.attribution_file(pre_cell(cell))) if attributions else None
+    row = RunRecord(
+        dataset=cell.dataset, condition=cell.condition, kind=condition_kind(cell.condition),
+        formulation=cell.formulation, student=cell.student, seed=cell.seed, teacher=grid.teacher,
+        rationales=rationale_file, metrics=metrics, chance=chance, examples=trained.examples,
+        dropped=trained.dropped, truncated=trained.truncated, checkpoint=str(Path(config.output).resolve()),
+        weights_sha256=weights_sha256(config.output), training=training_facts(config.output),
+        train_identity=config.identity(), attributions=attributions or None,
+        attributions_made_by=done.to_json() if done is not None else None)
+    write_model_card(config.output, row.to_json(), merged_results(eval_dir, [m.task for m in metrics.values()]))
+    write_run(run_dir, row)
     return row
 
 
@@ -318,7 +311,7 @@ def needed(plan: Plan, step: Step) -> bool:
     return waiting and not attribution_complete(plan, step.cell)
 
 
-def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool = False) -> dict | None:
+def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool = False) -> RunRecord | None:
     """Do one step; a cell step returns its row."""
     if step.kind == "cell":
         return run_cell(plan, step.cell, chance.get(step.cell.dataset), verbose=verbose)

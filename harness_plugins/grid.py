@@ -31,15 +31,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cot_tasks.errors import DataError
+from cot_tasks.grid_files import GRID_FILE, RunRecord, write_grid_file
 from cot_tasks.io import write_atomic
 from harness_plugins.cell import finished, needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
 from harness_plugins.plan import Plan, chance_level, check_join, plan
 from trainers.model import bf16_is_fast, pick_device
-from trainers.run_folder import write_json
 
-GRID_FILE = "grid.json"
 CSV_COLUMNS = ("dataset", "student", "condition", "seed", "metric", "value", "n_docs", "invalid", "chance", "task",
                "key", "kind", "formulation", "teacher", "rationales", "examples", "dropped", "truncated", "checkpoint")
 
@@ -59,11 +58,11 @@ def prepare(grid: GridConfig) -> tuple[Plan, dict[str, float]]:
     return the_plan, chance
 
 
-def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[dict]:
+def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[RunRecord]:
     """Train + evaluate every cell (reusing finished ones), one step after another; then write results.csv
     and print the table."""
     the_plan, chance = prepare(grid)
-    rows: dict[str, dict] = {}
+    rows: dict[str, RunRecord] = {}
     started = time.perf_counter()
     n_cells, i = sum(s.kind == "cell" for s in the_plan.steps), 0
     for step in the_plan.steps:
@@ -82,7 +81,7 @@ def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[dict]:
     return finish(the_plan, rows, started)
 
 
-def finish(the_plan: Plan, rows: dict[str, dict], started: float) -> list[dict]:
+def finish(the_plan: Plan, rows: dict[str, RunRecord], started: float) -> list[RunRecord]:
     """results.csv and the table, in the grid's order whatever order the cells ended in (every executor)."""
     ordered = [rows[c.name] for c in the_plan.cells]
     write_csv(the_plan.out / "results.csv", ordered)
@@ -112,20 +111,20 @@ def claim_run_dir(out: Path, grid: GridConfig) -> None:
     if out.exists() and any(out.iterdir()) and not (out / GRID_FILE).exists():
         raise DataError(f"output folder holds other files (no {GRID_FILE}); choose another output", path=out)
     out.mkdir(parents=True, exist_ok=True)
-    data = asdict(grid)
-    write_json(out / GRID_FILE, data)
+    write_grid_file(out, asdict(grid))
 
 
-def csv_rows(rows: list[dict]) -> list[dict]:
-    """One flat row per run x metric (the run's identity repeated)."""
+def csv_rows(rows: list[RunRecord]) -> list[dict]:
+    """One flat row per run x metric (the run's identity repeated; every value as run.json records it)."""
     out = []
     for row in rows:
-        identity = {"formulation": "mcf", **{k: v for k, v in row.items() if k != "metrics"}}
-        out += [{**identity, "metric": name, **score} for name, score in row["metrics"].items()]
+        data = row.to_json()
+        identity = {**{k: v for k, v in data.items() if k != "metrics"}, "formulation": row.formulation}
+        out += [{**identity, "metric": name, **score} for name, score in data["metrics"].items()]
     return out
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[RunRecord]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -133,29 +132,29 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[RunRecord]) -> str:
     """Per dataset (its eval docs and chance level): both metrics and the invalid share, mean over seeds,
     one line per student/condition, in percent and in the report's condition order."""
     from cot_tasks.conditions import condition_order
 
-    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    metrics = list(dict.fromkeys(m for r in rows for m in r.metrics))
     columns = [f"{m} %" for m in metrics] + ["invalid %"]
-    keys = sorted(dict.fromkeys((r["student"], r["condition"]) for r in rows),
+    keys = sorted(dict.fromkeys((r.student, r.condition) for r in rows),
                   key=lambda k: (k[0], condition_order(k[1])))
     width = max([len("student / condition")] + [len(f"{s} / {c}") for s, c in keys])
     lines = []
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        mine = [r for r in rows if r["dataset"] == dataset]
-        n_docs = sorted({score["n_docs"] for r in mine for score in r["metrics"].values()})
-        chance = sorted({r["chance"] for r in mine if r.get("chance") is not None})
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        mine = [r for r in rows if r.dataset == dataset]
+        n_docs = sorted({score.n_docs for r in mine for score in r.metrics.values()})
+        chance = sorted({r.chance for r in mine if r.chance is not None})
         lines += ["", f"{dataset}: {'/'.join(map(str, n_docs))} eval docs, chance "
                   + ("/".join(f"{100 * c:.1f}%" for c in chance) or "unknown"),
                   "student / condition".ljust(width) + "".join(f"  {c:>13}" for c in columns)]
         for s, c in keys:
-            runs = [r for r in mine if (r["student"], r["condition"]) == (s, c)]
+            runs = [r for r in mine if (r.student, r.condition) == (s, c)]
             if not runs:
                 continue
-            vals = [statistics.mean(r["metrics"][m]["value"] for r in runs) for m in metrics]
-            vals.append(statistics.mean(r["metrics"]["exact_match"]["invalid"] for r in runs))
+            vals = [statistics.mean(r.metrics[m].value for r in runs) for m in metrics]
+            vals.append(statistics.mean(r.metrics["exact_match"].invalid for r in runs))
             lines.append(f"{s} / {c}".ljust(width) + "".join(f"  {100 * v:13.1f}" for v in vals))
     return "\n".join(lines[1:])

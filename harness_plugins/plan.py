@@ -87,10 +87,6 @@ class Plan:
     def attribution_file(self, cell: Cell) -> Path:
         return self.out / "attributions" / f"{cell.dataset_tag}__{cell.student_slug}__seed{cell.seed}.jsonl"
 
-    def attribution_done_file(self, cell: Cell) -> Path:
-        """Written when the attribution file is complete: a new machine (no pre checkpoint) needs no redo."""
-        return self.attribution_file(cell).with_suffix(".done.json")
-
     def attribution_model(self, cell: Cell) -> str:
         return self.grid.attribution_model or str(self.pre_checkpoint(cell))
 

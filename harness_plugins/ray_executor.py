@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from cot_tasks.errors import DataError
+from cot_tasks.grid_files import RunRecord
 from harness_plugins.cell import finished, needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid import finish, prepare
@@ -121,7 +122,8 @@ def check_shared(ray, out: Path) -> None:
             token.unlink(missing_ok=True)
 
 
-def _run_step(the_plan: Plan, step: Step, chance: dict[str, float], verbose: bool, cwd: str, *_needs) -> dict | None:
+def _run_step(the_plan: Plan, step: Step, chance: dict[str, float], verbose: bool, cwd: str,
+              *_needs) -> RunRecord | None:
     """One step in a Ray worker, under its claim (``_needs``: the rows of the steps it waited for, unused)."""
     import ray
 
@@ -132,7 +134,7 @@ def _run_step(the_plan: Plan, step: Step, chance: dict[str, float], verbose: boo
 
 
 def run_grid_ray(grid: GridConfig, *, address: str | None = None, verbose: bool = False,
-                 max_retries: int = MAX_RETRIES, progress_every: float = 30.0) -> list[dict]:
+                 max_retries: int = MAX_RETRIES, progress_every: float = 30.0) -> list[RunRecord]:
     """Train + evaluate every cell on a Ray cluster; results.csv and the table as ``grid.run_grid`` writes them."""
     ray = import_ray()
     connect(ray, address)
@@ -143,7 +145,7 @@ def run_grid_ray(grid: GridConfig, *, address: str | None = None, verbose: bool 
     remote = ray.remote(_run_step).options(num_cpus=grid.resources.num_cpus, num_gpus=grid.resources.num_gpus,
                                           max_retries=max_retries)
     plan_ref = ray.put(the_plan)
-    rows: dict[str, dict] = {}
+    rows: dict[str, RunRecord] = {}
     refs: dict[str, object] = {}
     for step in the_plan.steps:
         if not needed(the_plan, step):
@@ -163,7 +165,7 @@ def run_grid_ray(grid: GridConfig, *, address: str | None = None, verbose: bool 
     return finish(the_plan, rows, started)
 
 
-def walk(ray, the_plan: Plan, refs: dict[str, object], rows: dict[str, dict], started: float,
+def walk(ray, the_plan: Plan, refs: dict[str, object], rows: dict[str, RunRecord], started: float,
          progress_every: float) -> dict[str, BaseException]:
     """Collect every task's result as it ends, with a progress line; Ctrl-C cancels what is left."""
     steps = {s.id: s for s in the_plan.steps}

@@ -7,15 +7,15 @@ per-doc scores come from lm-eval's own ``results_*.json`` and ``samples_*.jsonl`
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from cot_tasks.errors import DataError
+from cot_tasks.grid_files import read_grid_file, read_run
 from cot_tasks.names import TASK_FACTS
-from cot_tasks.prompts import FORMULATIONS, MCF
+from cot_tasks.prompts import MCF
 from cot_tasks.train_log import TRAIN_LOG, read_train_log
 from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
 
@@ -43,63 +43,38 @@ class Run:
         return self.path.name
 
 
-def _read_run_json(run_dir: Path) -> dict:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise DataError("no run.json (not a finished grid run)", path=run_dir)
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
-    for name in ("dataset", "condition", "student", "seed", "metrics"):
-        if info.get(name) is None:
-            raise DataError("missing (made by an older cot-distill? rerun the cell)" if name == "metrics"
-                            else "missing", path=path, field=name)
-    if not isinstance(info["metrics"], dict):
-        raise DataError("not an object", path=path, field="metrics")
-    # harness_plugins.cell writes the key for CF cells only: the MCF grids finished before CF have none.
-    info.setdefault("formulation", MCF)
-    if info["formulation"] not in FORMULATIONS:
-        raise DataError(f"unknown formulation {info['formulation']!r} (known: {', '.join(FORMULATIONS)})",
-                        path=path, field="formulation")
-    return info
-
-
-def _training_facts(info: dict) -> dict:
-    """run.json's ``training`` (the trainer's measurements; empty for cells finished before it was recorded)."""
-    return info["training"] if isinstance(info.get("training"), dict) else {}
-
-
 def load_run(run_dir: str | Path) -> list[Run]:
-    """One ``Run`` per metric that ``run.json`` lists, scored from lm-eval's files."""
+    """One ``Run`` per metric that ``run.json`` lists, scored from lm-eval's files (the value run.json and
+    results.csv carry must be lm-eval's: one number, one source)."""
     run_dir = Path(run_dir)
-    info = _read_run_json(run_dir)
-    device = _training_facts(info).get("device")
+    info = read_run(run_dir)
+    device = (info.training or {}).get("device")
     device = device if isinstance(device, str) else None
+    where = run_dir / "run.json"
     runs = []
-    for metric, score in sorted(info["metrics"].items()):
-        where = run_dir / "run.json"
-        if not isinstance(score, dict) or not all(isinstance(score.get(k), str) for k in ("task", "key")):
-            raise DataError("needs task and key", path=where, field=f"metrics.{metric}")
-        task, key = score["task"], score["key"]
+    for metric, score in info.metrics.items():
         # A CF cell scored by an MCF task (or the reverse) would be compared with the wrong cells.
-        if task in TASK_FACTS and TASK_FACTS[task][1] != info["formulation"]:
-            raise DataError(f"task {task!r} is {TASK_FACTS[task][1]}, the cell {info['formulation']}", path=where,
-                            field=f"metrics.{metric}.task")
-        name, filter_name = split_key(key)
-        if name != metric or "," not in key:
-            raise DataError(f"key {key!r} is not '{metric},<filter>'", path=where, field=f"metrics.{metric}.key")
-        results = results_for_task(run_dir / "eval", task)
-        entry = results.tasks()[task]
-        if key not in entry:
-            raise DataError(f"task {task!r} has no {key!r}", path=results.path)
+        if score.task in TASK_FACTS and TASK_FACTS[score.task][1] != info.formulation:
+            raise DataError(f"task {score.task!r} is {TASK_FACTS[score.task][1]}, the cell {info.formulation}",
+                            path=where, field=f"metrics.{metric}.task")
+        name, filter_name = split_key(score.key)
+        if name != metric or "," not in score.key:
+            raise DataError(f"key {score.key!r} is not '{metric},<filter>'", path=where, field=f"metrics.{metric}.key")
+        results = results_for_task(run_dir / "eval", score.task)
+        entry = results.tasks()[score.task]
+        if score.key not in entry:
+            raise DataError(f"task {score.task!r} has no {score.key!r}", path=results.path)
+        value = float(entry[score.key])
+        if score.value is not None and score.value != value:
+            raise DataError(f"says {score.value} where lm-eval's {results.path.name} says {value}: re-evaluate the "
+                            "cell", path=where, field=f"metrics.{metric}.value")
         invalid = entry.get(f"invalid,{filter_name}")
         runs.append(Run(
-            path=run_dir, dataset=str(info["dataset"]), condition=str(info["condition"]),
-            student=str(info["student"]), seed=int(info["seed"]), metric=metric, task=task,
-            value=float(entry[key]), invalid=None if invalid is None else float(invalid),
-            version=results.version(task), docs=read_samples(samples_path(results, task), metric, filter_name),
-            device=device, formulation=info["formulation"]))
+            path=run_dir, dataset=info.dataset, condition=info.condition, student=info.student, seed=info.seed,
+            metric=metric, task=score.task, value=value, invalid=None if invalid is None else float(invalid),
+            version=results.version(score.task),
+            docs=read_samples(samples_path(results, score.task), metric, filter_name),
+            device=device, formulation=info.formulation))
     return runs
 
 
@@ -131,12 +106,10 @@ def planned_cells(run_dir: Path) -> list[str]:
     """The cell names the grid.json of ``cot-distill run`` lists (none for a folder without one)."""
     from harness_plugins.plan import grid_cells
 
-    path = run_dir / "grid.json"
-    if not path.is_file():
+    grid = read_grid_file(run_dir)
+    if grid is None:
         return []
-    grid = json.loads(path.read_text(encoding="utf-8"))
-    return [c.name for c in grid_cells(grid["datasets"], grid["conditions"], grid["students"], grid["seeds"],
-                                       grid.get("formulation", "mcf"))]
+    return [c.name for c in grid_cells(grid.datasets, grid.conditions, grid.students, grid.seeds, grid.formulation)]
 
 
 @dataclass(frozen=True)
@@ -163,10 +136,9 @@ def load_training(dirs: RunDirs) -> list[Training]:
     out = []
     for d in _cell_dirs(dirs):
         if (d / "run.json").exists():
-            info = _read_run_json(d)
-            out.append(Training(d.name, str(info["dataset"]), str(info["student"]), str(info["condition"]),
-                                int(info["seed"]), info.get("examples"), info.get("dropped"), info.get("truncated"),
-                                _training_facts(info), info["formulation"], _curve(d)))
+            info = read_run(d)
+            out.append(Training(d.name, info.dataset, info.student, info.condition, info.seed, info.examples,
+                                info.dropped, info.truncated, info.training or {}, info.formulation, _curve(d)))
     return out
 
 

@@ -177,7 +177,7 @@ def test_a_cf_grid_trains_scores_and_attributes_in_cf(tmp_path):
                   "tiny": {"vocab_size": 512, "n_layer": 1, "n_head": 2, "n_embd": 32}},
         "eval": {"limit": 6, "gen_kwargs": "max_gen_toks=8"}, "attribution": {"steps": 2}})
     rows = run_grid(grid)
-    assert [r["formulation"] for r in rows] == ["cf"] * 3
+    assert [r.formulation for r in rows] == ["cf"] * 3
     runs = tmp_path / "run" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == ["obqa__cf__keytokens_post-2__tiny__seed0",
                                                       "obqa__cf__none__tiny__seed0", "obqa__cf__pre__tiny__seed0"]

@@ -55,12 +55,13 @@ def grid_yaml(tmp: Path, src: Path, rat: Path, **over) -> Path:
 
 
 def test_run_table_uses_the_report_order_and_percent():
+    from cot_tasks.grid_files import RunRecord, Score
     from harness_plugins.grid import format_table
 
     def row(condition, value):
-        metric = {"value": value, "n_docs": 20, "invalid": 0.0, "task": "t", "key": "k"}
-        return {"dataset": "csqa", "student": "tiny", "condition": condition, "chance": 0.2,
-                "metrics": {"acc": metric, "exact_match": metric}}
+        metric = Score(task="t", key="k", value=value, n_docs=20, invalid=0.0)
+        return RunRecord(dataset="csqa", student="tiny", condition=condition, seed=0, chance=0.2,
+                         metrics={"acc": metric, "exact_match": metric})
 
     table = format_table([row("random_post:5", 0.25), row("post", 0.5), row("none", 0.0)])
     names = [line.split()[2] for line in table.splitlines() if line.startswith("tiny / ")]
@@ -122,7 +123,7 @@ def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("run.json")}
     rows_again = run_grid(load_grid_config(config))
     assert {p: p.stat().st_mtime_ns for p in out.rglob("run.json")} == stamps
-    assert [m["value"] for r in rows_again for m in r["metrics"].values()] == [float(r["value"]) for r in rows]
+    assert [m.value for r in rows_again for m in r.metrics.values()] == [float(r["value"]) for r in rows]
 
 
 def test_finished_cells_scored_another_way_are_refused_not_reused(tmp_path, capsys):

@@ -11,11 +11,11 @@ condition). Written to device_effect.csv beside this script.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from named_option import write_table  # this folder's own script, beside this one
 
+from cot_tasks.grid_files import read_run
 from cot_tasks.lmeval_samples import iter_samples
 from harness_plugins.results import results_for_task, samples_path, split_key
 
@@ -25,10 +25,10 @@ FIELDS = ("cell", "docs", "acc_cpu", "acc_gpu", "exact_match_cpu", "exact_match_
 
 def outputs(run: Path) -> tuple[dict, dict[str, tuple[str, str]]]:
     """run.json and, per eval doc, (greedy output, committed letter) under the exact_match filter."""
-    info = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    score = info["metrics"]["exact_match"]
-    _, wanted = split_key(score["key"])
-    samples = samples_path(results_for_task(run / "eval", score["task"]), score["task"])
+    info = read_run(run)
+    score = info.metrics["exact_match"]
+    _, wanted = split_key(score.key)
+    samples = samples_path(results_for_task(run / "eval", score.task), score.task)
     return info, {row["doc"]["id"]: (row["resps"][0][0], row["filtered_resps"][0])
                   for _, row in iter_samples(samples) if row["filter"] == wanted}
 
@@ -37,7 +37,7 @@ def pair_row(cpu: Path, gpu: Path) -> dict:
     (a, out_a), (b, out_b) = outputs(cpu), outputs(gpu)
     docs = sorted(out_a.keys() & out_b.keys())
     share = lambda i: f"{sum(out_a[d][i] == out_b[d][i] for d in docs) / len(docs):.3f}"  # noqa: E731
-    value = lambda info, m: f"{info['metrics'][m]['value']:.3f}"  # noqa: E731
+    value = lambda info, m: f"{info.metrics[m].value:.3f}"  # noqa: E731
     return {"cell": cpu.name, "docs": len(docs), "acc_cpu": value(a, "acc"), "acc_gpu": value(b, "acc"),
             "exact_match_cpu": value(a, "exact_match"), "exact_match_gpu": value(b, "exact_match"),
             "same_output": share(0), "same_letter": share(1)}

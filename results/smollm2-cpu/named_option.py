@@ -11,11 +11,11 @@ the gold answer (chance: 1 / number of options). Written to named_option.csv bes
 from __future__ import annotations
 
 import csv
-import json
 import re
 import sys
 from pathlib import Path
 
+from cot_tasks.grid_files import read_run
 from cot_tasks.lmeval_samples import iter_samples
 from harness_plugins.results import results_for_task, samples_path, split_key
 
@@ -31,12 +31,12 @@ def named_options(text: str, doc: dict) -> list[str]:
 
 def cell_row(run: Path) -> dict | None:
     """Counts for one finished cell, from the samples file its run.json says scored exact_match."""
-    info = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    if info["condition"] == "none":
+    info = read_run(run)
+    if info.condition == "none":
         return None
-    score = info["metrics"]["exact_match"]
-    _, wanted = split_key(score["key"])
-    samples = samples_path(results_for_task(run / "eval", score["task"]), score["task"])
+    score = info.metrics["exact_match"]
+    _, wanted = split_key(score.key)
+    samples = samples_path(results_for_task(run / "eval", score.task), score.task)
     docs = one = committed = gold = correct = 0
     for _, row in iter_samples(samples):
         if row["filter"] != wanted:
