@@ -1,9 +1,12 @@
-"""Task, group and filter names, and the evaluation protocol: which task and key give each metric of a
-condition in each formulation. The one place they are spelled."""
+"""Task, group and filter names, and the evaluation protocol: per metric how it is scored, where it is
+judged and what it is called (``PROTOCOL``); which task and key give each metric of a condition in each
+formulation (``tasks_for``) and in which order lm-eval's passes run (``passes_for``). The one place they are
+spelled: cells, model cards, the grid's table, the report, the figures and compare read them here."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple
 
 from cot_tasks.conditions import REASONING_FIRST, Condition, condition_kind
 from cot_tasks.prompts import CF, FORMULATIONS, MCF, check_formulation
@@ -66,17 +69,60 @@ class MetricSource(NamedTuple):
     key: str
 
 
-# Choice at commitment, by log-likelihood of each label: MCF scores one-token letters, so lm-eval's
-# length-normalised acc_norm equals acc there; CF scores answer texts of different lengths, so both are kept.
-CHOICE_METRICS = {MCF: ("acc",), CF: ("acc", "acc_norm")}
-# Every metric a cell gets in each formulation, in report order (free generation last).
-FORMULATION_METRICS = {f: CHOICE_METRICS[f] + ("exact_match",) for f in FORMULATIONS}
+CHOICE, GENERATION = "choice", "generation"
+_AT_COMMITMENT = ("where the student commits to its answer (after the prompt; after its own greedy rationale and "
+                  "the answer cue for reasoning-first conditions)")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the protocol."""
+
+    name: str  # lm-eval's
+    # CHOICE: each label scored by log-likelihood (nothing is ever invalid); GENERATION: greedy output, parsed,
+    # with an ``invalid,<filter>`` share of outputs naming no label.
+    kind: str
+    formulations: tuple[str, ...]  # where a cell gets it
+    # Where the paper's claims are judged on it (harness_plugins.claims), fixed before any score of its grid.
+    judged_in: tuple[str, ...]
+    words: Mapping[str, str]  # per formulation: the report's definition
+    note: str  # after a figure panel's title
+    published_as: str  # the published metric it is comparable with (compare): a parsed, matched label is accuracy
+    hub_type: str = "accuracy"  # Hub model-index type
+
+
+# In report order (free generation last). MCF scores one-token letters, so lm-eval's length-normalised acc_norm
+# equals acc there; CF scores answer texts of different lengths, so both are kept. CF judges acc_norm, not acc:
+# the options' texts differ in length (CSQA 1-5 words), a summed log-likelihood prefers short options whatever
+# the student knows, and acc_norm (per byte) is the CF standard that OLMES (per character) and lm-eval's
+# openbookqa/arc leaderboards report; acc is recorded beside it.
+PROTOCOL: dict[str, Metric] = {m.name: m for m in (
+    Metric("acc", CHOICE, (MCF, CF), (MCF,), {
+        MCF: f"acc: the label letter with the highest log-likelihood {_AT_COMMITMENT}",
+        CF: "acc: the option whose answer text has the highest summed log-likelihood where the student commits to "
+            "its answer (recorded, not judged: a sum prefers short answer texts; acc_norm is judged)"},
+        ", choice at commitment", "acc"),
+    Metric("acc_norm", CHOICE, (CF,), (CF,), dict.fromkeys(FORMULATIONS, (
+        f"acc_norm: the option whose answer text has the highest log-likelihood per byte {_AT_COMMITMENT}")),
+        ", choice at commitment, per byte", "acc_norm"),
+    Metric("exact_match", GENERATION, (MCF, CF), (MCF, CF), {
+        MCF: "exact_match: the label the student commits to in its greedy output (invalid: share of outputs "
+             "with no label)",
+        CF: "exact_match: the answer text the student commits to in its greedy output (invalid: share of "
+            "outputs naming no option)"},
+        ", free generation (hatched)", "acc"),
+)}
+CHOICE_METRICS = {f: tuple(m.name for m in PROTOCOL.values() if m.kind == CHOICE and f in m.formulations)
+                  for f in FORMULATIONS}
+FORMULATION_METRICS = {f: tuple(m.name for m in PROTOCOL.values() if f in m.formulations) for f in FORMULATIONS}
 METRICS = FORMULATION_METRICS[MCF]
-# The metrics the paper's claims are judged on (harness_plugins.claims), fixed before any CF score was seen.
-# CF: acc_norm, not acc. The options' texts differ in length (CSQA 1-5 words), and a summed log-likelihood
-# prefers short options whatever the student knows; acc_norm (per byte) is the CF standard that OLMES
-# (per character) and lm-eval's openbookqa/arc leaderboards report. acc is recorded beside it, not judged.
-JUDGED_METRICS = {MCF: ("acc", "exact_match"), CF: ("acc_norm", "exact_match")}
+JUDGED_METRICS = {f: tuple(m.name for m in PROTOCOL.values() if f in m.judged_in) for f in FORMULATIONS}
+
+
+def invalid_key(metric: str, key: str) -> str | None:
+    """lm-eval's key of the share of outputs naming no label, beside a generation metric's ``metric,filter``
+    key; None for a choice metric (a choice always picks a label)."""
+    return f"invalid,{key.split(',', 1)[1]}" if PROTOCOL[metric].kind == GENERATION else None
 
 
 def tasks_for(condition: str | Condition, dataset: str, formulation: str = MCF) -> dict[str, MetricSource]:
@@ -95,3 +141,21 @@ def tasks_for(condition: str | Condition, dataset: str, formulation: str = MCF) 
     out = {name: MetricSource(choice_task, f"{name},{NO_FILTER}") for name in CHOICE_METRICS[formulation]}
     out["exact_match"] = MetricSource(gen_task(dataset, formulation), f"exact_match,{gen_filter}")
     return out
+
+
+class Pass(NamedTuple):
+    """One lm-eval run over a cell's checkpoint: its task, and the task whose samples file it reads (a commit
+    task reads the gen pass's generations, metadata ``generations``), else None."""
+
+    task: str
+    reads: str | None = None
+
+
+def passes_for(condition: str | Condition, dataset: str, formulation: str = MCF) -> list[Pass]:
+    """The passes that score a cell, in the order they must run: free generation first, whose samples a
+    reasoning-first student's choice pass reads."""
+    sources = tasks_for(condition, dataset, formulation)
+    gen = [s.task for name, s in sources.items() if PROTOCOL[name].kind == GENERATION]
+    choice = [s.task for name, s in sources.items() if PROTOCOL[name].kind == CHOICE]
+    return [Pass(t) for t in dict.fromkeys(gen)] + [
+        Pass(t, gen_task(dataset, formulation) if t in COMMIT_TASKS else None) for t in dict.fromkeys(choice)]

@@ -8,11 +8,11 @@ import shutil
 import statistics
 from pathlib import Path
 
-from cot_tasks.conditions import REASONING_FIRST, condition_kind, needs_attributions, uses_attribution_scores
+from cot_tasks.conditions import condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
 from cot_tasks.grid_files import AttributionDone, RunRecord, Score, read_done, read_run, write_done, write_run
 from cot_tasks.io import write_atomic
-from cot_tasks.names import FORMULATION_METRICS, GEN_TASKS, tasks_for
+from cot_tasks.names import GEN_TASKS, invalid_key, passes_for, tasks_for
 from cot_tasks.train_log import TRAIN_LOG
 from harness_plugins.grid_config import AttributionOptions, GridConfig
 from harness_plugins.plan import Cell, Plan, Step, pre_cell
@@ -202,29 +202,26 @@ def attribution_complete(plan: Plan, pre: Cell) -> bool:
 
 def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
                   trust_remote_code: bool = False, *, quiet: bool = True) -> dict[str, Score]:
-    """Both metrics of a trained cell, each a pass of lm-eval into ``eval_dir``: the gen task, then the acc task
-    (for reasoning-first cells the commit task, fed with the gen pass's samples file)."""
+    """Every metric of a trained cell, from lm-eval's passes into ``eval_dir`` in the protocol's order (the gen
+    task, then the choice task: for reasoning-first cells the commit task, fed with the gen pass's samples)."""
     from harness_plugins.evaluate import evaluate_checkpoint
-    from harness_plugins.results import results_for_task, samples_path, split_key
+    from harness_plugins.results import results_for_task, samples_path
 
-    sources = tasks_for(cell.condition, cell.dataset, cell.formulation)
     common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
                   limit=grid.eval.limit, dtype=grid.eval.dtype, trust_remote_code=trust_remote_code, quiet=quiet)
-    gen = sources["exact_match"].task
-    evaluate_checkpoint(checkpoint, [gen], gen_kwargs=grid.eval.gen_kwargs, **common)
-    metadata = None
-    if condition_kind(cell.condition) == REASONING_FIRST:
-        metadata = {"generations": str(samples_path(results_for_task(eval_dir, gen), gen))}
-        if grid.eval.limit is not None:
-            metadata["limit"] = grid.eval.limit
-    evaluate_checkpoint(checkpoint, [sources["acc"].task], metadata=metadata, **common)
+    for task, reads in passes_for(cell.condition, cell.dataset, cell.formulation):
+        metadata = None
+        if reads is not None:
+            metadata = {"generations": str(samples_path(results_for_task(eval_dir, reads), reads))}
+            if grid.eval.limit is not None:
+                metadata["limit"] = grid.eval.limit
+        evaluate_checkpoint(checkpoint, [task], metadata=metadata,
+                            gen_kwargs=grid.eval.gen_kwargs if task in GEN_TASKS else None, **common)
     metrics = {}
-    for name in FORMULATION_METRICS[cell.formulation]:
-        task, key = sources[name]
+    for name, (task, key) in tasks_for(cell.condition, cell.dataset, cell.formulation).items():
         results = results_for_task(eval_dir, task)
-        filter_name = split_key(key)[1]
-        # A multiple_choice pass always picks a label: nothing is invalid there.
-        invalid = results.value(task, f"invalid,{filter_name}") if name == "exact_match" else 0.0
+        # A choice pass always picks a label: nothing is invalid there.
+        invalid = results.value(task, ik) if (ik := invalid_key(name, key)) else 0.0
         metrics[name] = Score(task, key, results.value(task, key), results.n_docs(task), invalid)
     return metrics
 

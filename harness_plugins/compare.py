@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cot_tasks.errors import DataError
-from cot_tasks.names import TASK_FACTS
+from cot_tasks.names import PROTOCOL, TASK_FACTS
 from cot_tasks.prompts import MCF
 from harness_plugins.baselines import Baseline, load_baselines
 from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results, split_key
@@ -24,10 +24,10 @@ from harness_plugins.runs import load_grid
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
 BUILTIN_TASKS = {"commonsense_qa": "csqa", "openbookqa": "obqa"}
 TASK_DATASETS = {**{task: dataset for task, (dataset, _) in TASK_FACTS.items()}, **BUILTIN_TASKS}
-# Per-doc correctness metrics and the published metric they are comparable with. A
-# generated label that is parsed and exact-matched is accuracy, as in Ho et al.'s numbers.
+# Per-doc correctness metrics and the published metric they are comparable with (the protocol's
+# ``published_as``: a generated label that is parsed and exact-matched is accuracy, as in Ho et al.'s numbers).
 # ``invalid`` (the gen tasks' share of outputs without a label) is no accuracy: not compared.
-METRIC_ALIASES = {"acc": "acc", "acc_norm": "acc_norm", "exact_match": "acc"}
+METRIC_ALIASES = {name: m.published_as for name, m in PROTOCOL.items()}
 
 
 def dataset_of_task(task: str) -> str | None:

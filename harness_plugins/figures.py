@@ -12,19 +12,24 @@ from collections import defaultdict
 from typing import Sequence
 
 from cot_tasks.conditions import condition_order, control_of
-from cot_tasks.names import JUDGED_METRICS
+from cot_tasks.names import GENERATION, JUDGED_METRICS, PROTOCOL
 from cot_tasks.prompts import MCF
 from harness_plugins import claims
 from harness_plugins.aggregate import Cell, Comparison
 from harness_plugins.runs import Training
 
-# Free-generation scores hatched, so a grey-scale print still tells the two metrics apart.
-HATCH = {"exact_match": "//"}
-METRIC_NOTES = {"acc": ", choice at commitment", "acc_norm": ", choice at commitment, per byte",
-                "exact_match": ", free generation (hatched)"}
 # Row marks of the comparison figure: decided either way in colour, undecided grey.
 VERDICT_COLOURS = {claims.GAIN: "tab:green", claims.MATCHES: "tab:green", claims.NO_GAIN: "tab:red",
                    claims.FALLS_SHORT: "tab:red", claims.UNDECIDED: "0.45", claims.NOT_JUDGED: "0.7"}
+
+
+def note(metric: str) -> str:
+    return PROTOCOL[metric].note if metric in PROTOCOL else ""
+
+
+def hatch(metric: str) -> str | None:
+    """Free-generation scores hatched, so a grey-scale print still tells the two kinds of metric apart."""
+    return "//" if metric in PROTOCOL and PROTOCOL[metric].kind == GENERATION else None
 
 
 def to_png(fig) -> bytes:
@@ -98,7 +103,7 @@ def scores_figure(cells: list[Cell]):
                 errs = [[max(0.0, 100 * (c.mean - c.interval.low)) for _, c in found],
                         [max(0.0, 100 * (c.interval.high - c.mean)) for _, c in found]]
                 ax.bar(xs, ys, width, yerr=errs, capsize=3, label=condition, color=colours[condition],
-                       hatch=HATCH.get(metric), edgecolor="black", linewidth=0.5)
+                       hatch=hatch(metric), edgecolor="black", linewidth=0.5)
                 for x, y in zip(xs, ys):
                     if y == 0:  # no bar to see: say it is a zero, not a missing cell
                         ax.text(x, 1, "0", ha="center", va="bottom", fontsize="x-small")
@@ -108,7 +113,7 @@ def scores_figure(cells: list[Cell]):
             ax.set_xticks(range(len(students)), students, rotation=20)
             seeds = sorted({len(c.seeds) for c in mine})
             # Two short lines: panels side by side must not run into each other's titles.
-            ax.set_title(f"{dataset}: {panel}{METRIC_NOTES.get(metric, '')}\n{mine[0].docs} docs, "
+            ax.set_title(f"{dataset}: {panel}{note(metric)}\n{mine[0].docs} docs, "
                          f"{'/'.join(map(str, seeds))} seed(s)", fontsize="medium")
             ax.set_ylabel(f"{metric} (%)")
             ax.set_ylim(*fitted_limits([100 * v for c in mine for v in (c.interval.low, c.interval.high, c.mean)]
@@ -190,7 +195,7 @@ def deltas_figure(comparisons: list[Comparison], cells: list[Cell] = ()):
             for tick, verdict in zip(right.get_yticklabels(), verdicts):
                 tick.set_color(VERDICT_COLOURS[verdict])
             ax.set_xlabel(f"Δ {metric} (points)")
-            ax.set_title(f"{title}{METRIC_NOTES.get(metric, '')}", fontsize="medium")
+            ax.set_title(f"{title}{note(metric)}", fontsize="medium")
     fig.legend(handles=_delta_key(margin), fontsize="small", loc="outside right upper")
     return fig
 

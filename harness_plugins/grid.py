@@ -33,6 +33,7 @@ from pathlib import Path
 from cot_tasks.errors import DataError
 from cot_tasks.grid_files import GRID_FILE, RunRecord, write_grid_file
 from cot_tasks.io import write_atomic
+from cot_tasks.names import GENERATION, PROTOCOL
 from harness_plugins.cell import finished, needed, run_step
 from harness_plugins.claim import Owner, claimed
 from harness_plugins.grid_config import GridConfig
@@ -138,6 +139,7 @@ def format_table(rows: list[RunRecord]) -> str:
     from cot_tasks.conditions import condition_order
 
     metrics = list(dict.fromkeys(m for r in rows for m in r.metrics))
+    generated = next(m for m in metrics if PROTOCOL[m].kind == GENERATION)  # whose outputs can name no label
     columns = [f"{m} %" for m in metrics] + ["invalid %"]
     keys = sorted(dict.fromkeys((r.student, r.condition) for r in rows),
                   key=lambda k: (k[0], condition_order(k[1])))
@@ -155,6 +157,6 @@ def format_table(rows: list[RunRecord]) -> str:
             if not runs:
                 continue
             vals = [statistics.mean(r.metrics[m].value for r in runs) for m in metrics]
-            vals.append(statistics.mean(r.metrics["exact_match"].invalid for r in runs))
+            vals.append(statistics.mean(r.metrics[generated].invalid for r in runs))
             lines.append(f"{s} / {c}".ljust(width) + "".join(f"  {100 * v:13.1f}" for v in vals))
     return "\n".join(lines[1:])

@@ -16,7 +16,7 @@ import yaml
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.io import write_files_atomic
-from cot_tasks.names import COMMIT_TASKS, GEN_TASKS, tasks_for
+from cot_tasks.names import PROTOCOL, Pass, passes_for
 from cot_tasks.prompts import CF, MCF, check_formulation
 from cot_tasks.records import FACTS
 from harness_plugins.compare import dataset_of_task
@@ -24,8 +24,6 @@ from harness_plugins.results import split_key
 from trainers.config import read_run_record
 
 SAMPLE = "sample"
-# lm-eval metric -> Hub metric type (both score the label the student picks).
-METRIC_TYPES = {"acc": "accuracy", "acc_norm": "accuracy", "exact_match": "accuracy"}
 # What the student answers with in each formulation: a card says which, since the scores mean different things.
 FORMULATION_WORDS = {
     MCF: "MCF (multiple choice: lettered options in the prompt; the label is the gold letter)",
@@ -65,11 +63,11 @@ def model_index(name: str, results: Mapping) -> list[dict]:
         if dataset is None or scored_source(results, task) == SAMPLE:
             continue
         metrics = [
-            {"type": METRIC_TYPES[metric], "value": round(float(value), 4),
+            {"type": PROTOCOL[metric].hub_type, "value": round(float(value), 4),
              "name": f"{metric} ({task}{'' if filt == 'none' else ', ' + filt})"}
             for key, value in sorted(scores.items())
             for metric, filt in [split_key(key)]
-            if metric in METRIC_TYPES and isinstance(value, (int, float))
+            if metric in PROTOCOL and isinstance(value, (int, float))
         ]
         if not metrics:
             continue
@@ -112,10 +110,8 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     sources = {scored_source(results or {}, m["task"]) for m in metrics.values()} - {None}
     source = str(sources.pop() if len(sources) == 1 else run_info.get("source") or train_config.get("source")
                  or "unknown")
-    # The gen pass first: a commit task reads its samples.
-    tasks = sorted(dict.fromkeys(m["task"] for m in metrics.values()) or
-                   [m.task for m in tasks_for(condition, dataset, formulation).values()],
-                   key=lambda t: t not in GEN_TASKS)
+    # The passes in the order they run: a commit task reads the gen pass's samples.
+    passes = passes_for(condition, dataset, formulation)
     name = f"cot-distill-{dataset}-{condition}-{Path(student).name}" + (
         f"-seed{run_info['seed']}" if run_info.get("seed") is not None else "")
     meta: dict[str, Any] = {}
@@ -161,7 +157,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         f"- **Rationales:** `{public(run_info.get('rationales') or train_config.get('rationales')) or 'none'}`",
         f"- **Data:** {data}; trained on `{split}`"
         + (f" ({n_train} examples)" if n_train is not None else "")
-        + (f", scored on `{_split(results, tasks[0], dataset)}` ({'/'.join(map(str, n_docs))} docs)"
+        + (f", scored on `{_split(results, passes[0].task, dataset)}` ({'/'.join(map(str, n_docs))} docs)"
            if results is not None else ", not scored yet"),
         f"- **Seed:** {run_info.get('seed', 'unknown')}",
         "",
@@ -185,7 +181,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
         "Reproduce with:",
         "",
         "```bash",
-        *reproduce(tasks, source),
+        *reproduce(passes, source),
         "```",
         "",
         "`cot-distill tasks-dir` prints the folder of the cot-distill lm-eval task definitions "
@@ -196,17 +192,15 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     return f"---\n{front}---\n\n" + "\n".join(body)
 
 
-def reproduce(tasks: list[str], source: str = DEFAULT_SOURCE) -> list[str]:
-    """``lm_eval`` command lines for ``tasks``; a commit task reads the samples of the gen task run before it."""
-    lines, gen = [], None
+def reproduce(passes: list[Pass], source: str = DEFAULT_SOURCE) -> list[str]:
+    """``lm_eval`` command lines for each pass, in order; a commit task reads the samples of the gen pass."""
+    lines = []
     given = {} if source in (DEFAULT_SOURCE, "unknown") else {
         "source": source if source in ("hub", SAMPLE) else "/path/to/the/original/files"}
-    for task in tasks:
+    for task, reads in passes:
         keys = dict(given)
-        if task in COMMIT_TASKS:
-            keys["generations"] = f"eval/<model>/samples_{gen}_<timestamp>.jsonl"
-        elif task in GEN_TASKS:
-            gen = task
+        if reads is not None:
+            keys["generations"] = f"eval/<model>/samples_{reads}_<timestamp>.jsonl"
         metadata = f" --metadata '{json.dumps(keys)}'" if keys else ""
         lines += ["lm_eval --model hf --model_args pretrained=PATH_OR_HUB_ID \\",
                   f'  --include_path "$(cot-distill tasks-dir)" --tasks {task}{metadata} \\',

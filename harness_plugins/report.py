@@ -20,7 +20,7 @@ from pathlib import Path
 from cot_tasks.conditions import condition_order
 from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.io import write_files_atomic
-from cot_tasks.names import JUDGED_METRICS
+from cot_tasks.names import JUDGED_METRICS, PROTOCOL
 from cot_tasks.prompts import MCF
 from harness_plugins import claims, stats
 from harness_plugins.aggregate import Cell, Comparison, aggregate
@@ -33,22 +33,6 @@ FIGURE_WORDS = {"report.png": "scores per condition with their 95% CI and chance
                 "report_deltas.png": "every comparison's Δ with its intervals, seeds and the ±2-point band, each row "
                                      "marked with its verdict",
                 "report_curves.png": "training loss per optimizer step of every run (train_log.jsonl)"}
-METRIC_WORDS = {
-    "acc": "acc: the label letter with the highest log-likelihood where the student commits to its answer "
-           "(after the prompt; after its own greedy rationale and the answer cue for reasoning-first conditions)",
-    "acc_norm": "acc_norm: the option whose answer text has the highest log-likelihood per byte where the student "
-                "commits to its answer (after the prompt; after its own greedy rationale and the answer cue for "
-                "reasoning-first conditions)",
-    "exact_match": "exact_match: the label the student commits to in its greedy output "
-                   "(invalid: share of outputs with no label)",
-}
-# CF's label is the answer text, not a letter; acc sums its log-likelihood, which favours short texts.
-CF_METRIC_WORDS = {
-    "acc": "acc: the option whose answer text has the highest summed log-likelihood where the student commits to "
-           "its answer (recorded, not judged: a sum prefers short answer texts; acc_norm is judged)",
-    "exact_match": "exact_match: the answer text the student commits to in its greedy output "
-                   "(invalid: share of outputs naming no option)",
-}
 FORMULATION_WORDS = ("**Formulations:** MCF (multiple choice): lettered options in the prompt, the label is a letter. "
                      "CF (cloze): no options in the prompt, the label is the answer text and each option's text is "
                      "scored as the continuation. Cells of two formulations are never compared (Holm: per "
@@ -72,8 +56,7 @@ def _p(x: float) -> str:
 
 
 def metric_words(formulation: str, metric: str) -> str:
-    words = CF_METRIC_WORDS if formulation != MCF else {}
-    return words.get(metric) or METRIC_WORDS.get(metric, metric)
+    return PROTOCOL[metric].words.get(formulation, metric) if metric in PROTOCOL else metric
 
 
 def to_csv(cells: list[Cell], comparisons: list[Comparison]) -> str:

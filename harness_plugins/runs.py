@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 
 from cot_tasks.errors import DataError
 from cot_tasks.grid_files import read_grid_file, read_run
-from cot_tasks.names import TASK_FACTS
+from cot_tasks.names import PROTOCOL, TASK_FACTS, invalid_key
 from cot_tasks.prompts import MCF
 from cot_tasks.train_log import TRAIN_LOG, read_train_log
 from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
@@ -68,7 +68,7 @@ def load_run(run_dir: str | Path) -> list[Run]:
         if score.value is not None and score.value != value:
             raise DataError(f"says {score.value} where lm-eval's {results.path.name} says {value}: re-evaluate the "
                             "cell", path=where, field=f"metrics.{metric}.value")
-        invalid = entry.get(f"invalid,{filter_name}")
+        invalid = entry.get(invalid_key(metric, score.key)) if metric in PROTOCOL else None
         runs.append(Run(
             path=run_dir, dataset=info.dataset, condition=info.condition, student=info.student, seed=info.seed,
             metric=metric, task=score.task, value=value, invalid=None if invalid is None else float(invalid),

@@ -261,3 +261,35 @@ def test_heldout_out_of_range_is_one_line(heldout, capsys):
 
     with pytest.raises(DataError, match="metadata 'heldout' must be an integer from 0 to"):
         load("csqa", source="sample", heldout=heldout)
+
+
+def test_the_protocol_table_agrees_with_the_task_yamls(tasks):
+    """Filter and metric names are the YAML's; the protocol table (cot_tasks.names) must spell them alike, and
+    derive every per-formulation list and the order of lm-eval's passes from its rows."""
+    from cot_tasks.names import (
+        COMMITTED_LABEL,
+        FIRST_LABEL,
+        FORMULATION_METRICS,
+        GENERATION,
+        JUDGED_METRICS,
+        PROTOCOL,
+        Pass,
+        invalid_key,
+        passes_for,
+        tasks_for,
+    )
+
+    for name in GEN_TASKS:
+        assert [f["name"] for f in tasks[name].config.filter_list] == [FIRST_LABEL, COMMITTED_LABEL]
+    for condition, dataset, formulation in (("post", "csqa", "mcf"), ("none", "obqa", "cf")):
+        for metric, (task, key) in tasks_for(condition, dataset, formulation).items():
+            assert metric in FORMULATION_METRICS[formulation] and PROTOCOL[metric].words[formulation]
+            listed = [m["metric"] for m in tasks[task].config.metric_list]
+            assert metric in listed, (task, metric)
+            if PROTOCOL[metric].kind == GENERATION:
+                assert invalid_key(metric, key).split(",")[0] in listed
+            else:
+                assert invalid_key(metric, key) is None
+    assert JUDGED_METRICS == {"mcf": ("acc", "exact_match"), "cf": ("acc_norm", "exact_match")}
+    assert passes_for("pre", "obqa", "cf") == [Pass("cot_obqa_cf_gen"), Pass("cot_obqa_cf_commit", "cot_obqa_cf_gen")]
+    assert passes_for("post", "csqa") == [Pass("cot_csqa_gen"), Pass("cot_csqa")]
