@@ -18,33 +18,38 @@ from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import FORMULATIONS
 from cot_tasks.records import DATASETS
+from trainers.attribution import AttributionConfig
 from trainers.config import TrainConfig
 
 DEFAULT_CONFIG = Path(trainers.__file__).resolve().parent / "configs" / "default.yaml"
 
 
 EVAL_DTYPES = ("float32", "bfloat16", "float16")
+# The demo's conditions: every one, the key tokens at K=5 (the sample rationales are 14-43 tiny-student tokens,
+# about 24: 5 keep about a fifth).
+DEMO_CONDITIONS = ("none", "pre", "post", "shuffled_post", "shuffled_pre", "masked_post:0.5", "filler_post",
+                   "other_post", "answer_masked_post", "keytokens_post:5", "random_post:5")
 
 
 @dataclass
 class EvalConfig:
-    batch_size: int = 16
+    batch_size: int = 32
     device: str = "cpu"
     # Score only the first N eval documents (quick looks); None: the whole split.
     limit: int | None = None
-    # lm-eval --gen_kwargs for the gen tasks (e.g. "max_gen_toks=64").
-    gen_kwargs: str | None = None
+    # lm-eval --gen_kwargs for the gen tasks; the demo's rationales are short (None: the task's 256 tokens).
+    gen_kwargs: str | None = "max_gen_toks=48"
     # lm-eval's dtype model argument: every cell of a grid is scored in one precision (None: the checkpoint's).
     dtype: str | None = None
 
 
 @dataclass
 class AttributionOptions:
-    """Integrated gradients for key-token cells (trainers/attribution.py)."""
+    """Integrated gradients for key-token cells, with ``cot-distill attribute``'s defaults."""
 
-    steps: int = 20
+    steps: int = AttributionConfig.steps
     # What the rationale tokens are replaced by at the path's start: pad | eos | token:TEXT.
-    baseline: str = "pad"
+    baseline: str = AttributionConfig.baseline
 
 
 @dataclass
@@ -58,22 +63,28 @@ class CellResources:
 
 @dataclass
 class GridConfig:
-    """The keys of a ``cot-distill run`` YAML file (see trainers/configs/default.yaml)."""
+    """The keys of a ``cot-distill run`` YAML file. ``GridConfig()`` is the bundled demo, which
+    trainers/configs/default.yaml writes out (a test holds them equal): the sample data and rationales, the
+    locally built tiny student, every condition. ``train``, ``rationales`` and ``teacher`` are the demo's
+    own, so a grid of other data or students must set them (``from_dict`` says so)."""
 
     output: str = "cot-distill-runs/default"
     source: str = DEFAULT_SOURCE
-    datasets: list[str] = field(default_factory=lambda: ["csqa"])
-    conditions: list[str] = field(default_factory=lambda: ["none", "post"])
+    datasets: list[str] = field(default_factory=lambda: list(DATASETS))
+    conditions: list[str] = field(default_factory=lambda: list(DEMO_CONDITIONS))
     students: list[str] = field(default_factory=lambda: ["tiny"])
     seeds: list[int] = field(default_factory=lambda: [0])
     # mcf: lettered options, the label is a letter; cf (cloze): no options, the label is the answer text.
     formulation: str = "mcf"
     # Per dataset: a rationale file, or "sample" for the bundled sample's rationales.
-    rationales: dict[str, str] = field(default_factory=dict)
+    rationales: dict[str, str] = field(default_factory=lambda: dict.fromkeys(DATASETS, "sample"))
     # Who wrote the rationales (recorded in run.json).
-    teacher: str = "unknown"
-    # TrainConfig fields shared by every cell (epochs, lr, batch_size, max_length, tiny: {...}, ...).
-    train: dict[str, Any] = field(default_factory=dict)
+    teacher: str = "hand-written (bundled sample)"
+    # TrainConfig fields shared by every cell (epochs, lr, batch_size, max_length, tiny: {...}, ...); the demo's:
+    # a tiny student from scratch on 40 questions needs a large learning rate and few, small steps.
+    train: dict[str, Any] = field(default_factory=lambda: {
+        "epochs": 4, "lr": 0.002, "batch_size": 8, "max_length": 256, "warmup_ratio": 0.1, "save_steps": 0,
+        "tiny": {"vocab_size": 1024, "n_layer": 2, "n_head": 2, "n_embd": 64}})
     eval: EvalConfig = field(default_factory=EvalConfig)
     # Scores rationale tokens for keytokens_post/random_post; None: the cell's own student trained with 'pre'.
     # Another model (a teacher) may have its own tokenizer: key tokens reach the targets as text.
@@ -98,6 +109,11 @@ class GridConfig:
             if data.get(key) is not None and not isinstance(data[key], list):
                 data[key] = [data[key]]
         _check(data, cls, "", fail)
+        demo = data.get("source", DEFAULT_SOURCE) == "sample" and set(data.get("students") or ["tiny"]) == {"tiny"}
+        for key in ("train", "rationales", "teacher") if not demo else ():
+            if key not in data:
+                raise fail("not set, and its default is the bundled demo's (tiny student, sample data): set it for "
+                           "this grid's data and students", key)
         for key, kind in (("eval", EvalConfig), ("attribution", AttributionOptions), ("resources", CellResources)):
             if key in data:
                 data[key] = kind(**(data[key] or {}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +57,25 @@ def test_train_options_are_the_config_fields():
         if not dataclasses.is_dataclass(f.default_factory() if f.default_factory is not dataclasses.MISSING
                                         else f.default):
             assert "--" + f.name.replace("_", "-") in flags, f.name
+
+
+@pytest.mark.parametrize("argv, make", [
+    (["attribute", "--model", "m", "--dataset", "obqa", "--rationales", "r", "--out", "o", "--steps", "8"],
+     lambda cls: cls(model="m", dataset="obqa", rationales=Path("r"), out=Path("o"), steps=8)),
+    (["rationales", "generate", "--teacher", "t", "--dataset", "csqa", "--out", "o", "--do-sample"],
+     lambda cls: cls(teacher="t", dataset="csqa", out=Path("o"), do_sample=True)),
+])
+def test_attribute_and_generate_options_are_their_config_fields(argv, make):
+    """Each default stated once, in the config: the parsed options rebuild the config the library would make."""
+    from harness_plugins.cli.options import config_from_args
+    from harness_plugins.grid_config import AttributionOptions
+    from trainers.attribution import AttributionConfig
+    from trainers.teacher import GenerateConfig
+
+    cls = AttributionConfig if argv[0] == "attribute" else GenerateConfig
+    assert config_from_args(cls, build_parser().parse_args(argv)) == make(cls)
+    made = AttributionConfig(model="m", dataset="csqa", rationales=Path("r"), out=Path("o"))
+    assert (AttributionOptions().steps, AttributionOptions().baseline) == (made.steps, made.baseline)
 
 
 def test_eval_without_arguments_says_how(capsys):

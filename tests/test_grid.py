@@ -196,6 +196,24 @@ def test_default_config_parses_and_covers_every_condition():
         GridConfig.from_dict({"train": {"dataset": "obqa"}})
 
 
+def test_the_default_grid_file_is_grid_config_written_out():
+    """One statement of each default: GridConfig() is the bundled demo, and default.yaml says exactly it."""
+    assert load_grid_config(None) == GridConfig()
+    assert GridConfig.from_dict({}) == GridConfig()
+
+
+@pytest.mark.parametrize("given, missing", [
+    ({"students": ["gpt2"], "train": {"lr": 1e-4}, "rationales": {"csqa": "r.jsonl"}}, "teacher"),
+    ({"source": "hub", "teacher": "t", "rationales": {"csqa": "r.jsonl"}}, "train"),
+    ({"source": "hub", "teacher": "t", "train": {}}, "rationales"),
+])
+def test_a_grid_off_the_demo_must_set_what_only_suits_the_demo(given, missing):
+    """The demo's training schedule, rationale files and teacher name would silently apply to other students or
+    data: a grid of those must set them itself."""
+    with pytest.raises(DataError, match=f"field '{missing}': not set, and its default is the bundled demo's"):
+        GridConfig.from_dict(given)
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "trainers" /
                                                          "configs").glob("*.yaml")))
 def test_every_shipped_grid_file_parses(name):

@@ -36,6 +36,7 @@ from cot_tasks.rationales.keytokens import (
 )
 from cot_tasks.records import Example
 from cot_tasks.targets import make_target
+from trainers.config import option
 
 BASELINE_HELP = ("what replaces the rationale tokens at the path's start: pad, eos, or token:TEXT, one student "
                  "token (token: the = ' the'). Where pad/eos is also the model's bos (SmolLM2: <|endoftext|>, a "
@@ -69,24 +70,31 @@ def baseline_token_id(tokenizer: Any, baseline: str) -> int:
 
 @dataclass(frozen=True)
 class AttributionConfig:
-    model: str  # checkpoint dir or hub id: by default the student trained with ``pre``
-    dataset: str
-    rationales: Path
-    out: Path
-    split: str = "train"
-    source: str = DEFAULT_SOURCE
-    steps: int = 20
-    baseline: str = "pad"
-    k: int = 10
-    batch_size: int = 8  # examples per captum call
-    # Rows (examples x steps) per forward; None: all at once. 64 bounds memory (SmolLM2, 8 examples x 32 steps
-    # at once: 17 GB) and is faster on a CPU than one large forward (3.75 vs 5.78 s an example, measured).
-    internal_batch_size: int | None = 64
-    device: str | None = None  # None: cuda when available
-    limit: int | None = None
-    max_length: int = 1024  # longer sequences are skipped and counted
-    formulation: str = MCF  # the gold label: its letter (mcf) or its answer text (cf), as the student was trained
-    trust_remote_code: bool = False  # as TrainConfig's: off unless the user turns it on
+    """One attribution run; its fields are ``cot-distill attribute``'s options (each default stated here)."""
+
+    model: str = option(help="checkpoint to attribute with (normally the student trained with 'pre'; a teacher "
+                             "works too)")
+    dataset: str = option(help="which dataset")
+    rationales: Path = option(help="rationale file (JSON lines)")
+    out: Path = option(help="attribution file to write (JSON lines; resumes)")
+    split: str = option("train", "the split whose questions are used")
+    source: str = option(DEFAULT_SOURCE, "where the questions come from: hub, sample, or a directory of the "
+                                         "original files")
+    steps: int = option(20, "integrated-gradients points on the path")
+    baseline: str = option("pad", BASELINE_HELP)
+    k: int = option(10, "top tokens recorded per example (for inspection)")
+    batch_size: int = option(8, "examples per captum call")
+    # 64 bounds memory (SmolLM2, 8 examples x 32 steps at once: 17 GB) and is faster on a CPU than one large
+    # forward (3.75 vs 5.78 s an example, measured).
+    internal_batch_size: int | None = option(64, "rows (examples x steps) per forward: bounds memory "
+                                                 "(0 or None: all at once)")
+    device: str | None = option(None, "default: cuda when available")
+    limit: int | None = option(None, "attribute only the first N examples")
+    max_length: int = option(1024, "longer sequences are skipped and counted")
+    formulation: str = option(MCF, "the label attributed: the gold letter (mcf) or the gold answer text, all its "
+                                   "tokens (cf); as the model was trained")
+    trust_remote_code: bool = option(False, "let transformers run code shipped with the model (as train "
+                                            "--trust-remote-code)")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,44 +27,45 @@ def read_run_record(checkpoint: str | Path) -> dict | None:
         raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
 
 
-def _opt(default, help: str, **kw):
-    """A config field whose ``help`` is the CLI's help text (``harness_plugins.cli.options``)."""
+def option(default=MISSING, help: str = "", **kw):
+    """A config field whose ``help`` is the CLI's help text (``harness_plugins.cli.options``); without a default,
+    a required one."""
     return field(default=default, metadata={"help": help}, **kw)
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = _opt("csqa", "csqa, obqa or quarel")
-    condition: str = _opt("post", "CoT condition (cot_tasks/conditions.py)")
-    formulation: str = _opt("mcf", "mcf (lettered options, the label is a letter) or cf (cloze: no options "
+    dataset: str = option("csqa", "csqa, obqa or quarel")
+    condition: str = option("post", "CoT condition (cot_tasks/conditions.py)")
+    formulation: str = option("mcf", "mcf (lettered options, the label is a letter) or cf (cloze: no options "
                                    "in the prompt, the label is the answer text)")
-    rationales: str | None = _opt(None, "rationale file (JSON lines); needed by every condition but none")
-    attributions: str | None = _opt(None, "attribution file from `cot-distill attribute` "
+    rationales: str | None = option(None, "rationale file (JSON lines); needed by every condition but none")
+    attributions: str | None = option(None, "attribution file from `cot-distill attribute` "
                                           "(keytokens_post:K and random_post:K only)")
-    student: str = _opt("tiny", "a named student (`cot-distill students list`), a hub name, a local path, or "
+    student: str = option("tiny", "a named student (`cot-distill students list`), a hub name, a local path, or "
                                 "'tiny' (a small GPT-2 built locally)")
-    output: str = _opt("cot-distill-student", "checkpoint folder")
-    source: str = _opt(DEFAULT_SOURCE, "where examples come from: sample (bundled), hub, or a folder of the "
+    output: str = option("cot-distill-student", "checkpoint folder")
+    source: str = option(DEFAULT_SOURCE, "where examples come from: sample (bundled), hub, or a folder of the "
                                  "original files")
-    split: str = _opt("train", "the split to train on")
-    epochs: float = _opt(3.0, "passes over the training set (a fraction cuts the last one short)")
-    lr: float = _opt(5e-5, "peak learning rate (AdamW; linear warmup, then linear decay)")
-    batch_size: int = _opt(8, "examples per micro-batch (per process)")
-    grad_accum: int = _opt(1, "micro-batches per optimizer step")
-    max_length: int = _opt(512, "longest sequence in tokens; a longer rationale is cut, never prompt or label")
-    warmup_ratio: float = _opt(0.06, "share of optimizer steps spent warming the learning rate up")
-    weight_decay: float = _opt(0.0, "AdamW weight decay (never on biases, norms and embeddings)")
-    max_grad_norm: float = _opt(1.0, "gradient clipping norm (0: off)")
-    seed: int = _opt(0, "seed of the initialisation (tiny), data order and condition randomness")
-    mixed_precision: str = _opt("no", "no, fp16, bf16 (accelerate's mixed precision) or auto: "
+    split: str = option("train", "the split to train on")
+    epochs: float = option(3.0, "passes over the training set (a fraction cuts the last one short)")
+    lr: float = option(5e-5, "peak learning rate (AdamW; linear warmup, then linear decay)")
+    batch_size: int = option(8, "examples per micro-batch (per process)")
+    grad_accum: int = option(1, "micro-batches per optimizer step")
+    max_length: int = option(512, "longest sequence in tokens; a longer rationale is cut, never prompt or label")
+    warmup_ratio: float = option(0.06, "share of optimizer steps spent warming the learning rate up")
+    weight_decay: float = option(0.0, "AdamW weight decay (never on biases, norms and embeddings)")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0: off)")
+    seed: int = option(0, "seed of the initialisation (tiny), data order and condition randomness")
+    mixed_precision: str = option("no", "no, fp16, bf16 (accelerate's mixed precision) or auto: "
                                            "bf16 on a GPU with bf16 or a CPU with AVX512-BF16/AMX, else no")
-    save_steps: int = _opt(50, "checkpoint the training state every N optimizer steps (0: only at the end)")
-    target_only_logits: bool = _opt(True, "compute the LM head only where the loss is (same loss, less work)")
-    trust_remote_code: bool = _opt(False, "let transformers run code shipped with the student")
-    report_to: str = _opt("", "accelerate trackers that get the training curves besides train_log.jsonl (always "
+    save_steps: int = option(50, "checkpoint the training state every N optimizer steps (0: only at the end)")
+    target_only_logits: bool = option(True, "compute the LM head only where the loss is (same loss, less work)")
+    trust_remote_code: bool = option(False, "let transformers run code shipped with the student")
+    report_to: str = option("", "accelerate trackers that get the training curves besides train_log.jsonl (always "
                               "written): tensorboard, wandb, mlflow, comet_ml, aim, clearml, dvclive, ..., all; "
                               "comma-separated")
-    limit: int | None = _opt(None, "use only the first N training examples")
+    limit: int | None = option(None, "use only the first N training examples")
     tiny: TinyConfig = field(default_factory=TinyConfig, metadata={"help": "size of the 'tiny' student"})
 
     def to_dict(self) -> dict[str, Any]:

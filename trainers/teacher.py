@@ -19,25 +19,29 @@ from cot_tasks.rationales.format import Rationale, resume_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
 from cot_tasks.records import Example
+from trainers.config import option
 
 ENGINES = ("hf", "vllm")
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    teacher: str
-    dataset: str
-    out: Path
-    split: str = "train"
-    source: str = DEFAULT_SOURCE
-    limit: int | None = None
-    batch_size: int = 8
-    max_new_tokens: int = 128
-    do_sample: bool = False
-    temperature: float | None = None  # only with do_sample (None: 1.0, as transformers)
-    seed: int = 0
-    engine: str = "hf"
-    device: str | None = None  # None: cuda when available
+    """One generation run; its fields are ``cot-distill rationales generate``'s options."""
+
+    teacher: str = option(help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
+    dataset: str = option(help="which dataset")
+    out: Path = option(help="rationale file to write (JSON lines; resumes)")
+    split: str = option("train", "the split whose questions are used")
+    source: str = option(DEFAULT_SOURCE, "where the questions come from: hub, sample, or a directory of the "
+                                         "original files")
+    limit: int | None = option(None, "only the first N questions")
+    batch_size: int = option(8, "prompts per generate call")
+    max_new_tokens: int = option(128, "longest rationale in teacher tokens")
+    do_sample: bool = option(False, "sample instead of greedy decoding")
+    temperature: float | None = option(None, "sampling temperature (only with --do-sample; unset: 1.0)")
+    seed: int = option(0, "sampling seed")
+    engine: str = option("hf", "transformers (hf) or vllm")
+    device: str | None = option(None, "default: cuda when available")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.rationales.filtering import KEEP
 from cot_tasks.rationales.published import FORMATS
 from cot_tasks.records import DATASETS
-from trainers.teacher import ENGINES
+from harness_plugins.cli.options import add_config_options, config_from_args
+from trainers.teacher import ENGINES, GenerateConfig
 
 
 def split_args(p) -> None:
@@ -23,18 +24,8 @@ def register(sub) -> None:
     rsub = rat.add_subparsers(dest="rationales_command", required=True, metavar="ACTION")
 
     gen = rsub.add_parser("generate", help="few-shot CoT rationales from a teacher LM")
-    gen.add_argument("--teacher", required=True,
-                     help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
-    split_args(gen)
-    gen.add_argument("--out", required=True, type=Path, help="rationale file to write (JSON lines; resumes)")
-    gen.add_argument("--limit", type=int, help="only the first N questions")
-    gen.add_argument("--batch-size", type=int, default=8, help="prompts per generate call")
-    gen.add_argument("--max-new-tokens", type=int, default=128, help="longest rationale in teacher tokens")
-    gen.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    gen.add_argument("--temperature", type=float, help="sampling temperature (only with --do-sample; default 1.0)")
-    gen.add_argument("--seed", type=int, default=0, help="sampling seed")
-    gen.add_argument("--engine", choices=ENGINES, default="hf", help="transformers (hf) or vllm")
-    gen.add_argument("--device", help="default: cuda when available")
+    add_config_options(gen, GenerateConfig, required=("teacher", "dataset", "out"),
+                       choices={"dataset": DATASETS, "engine": ENGINES})
     gen.set_defaults(func=_generate)
 
     imp = rsub.add_parser("import", help="convert published rationale files into our format")
@@ -70,15 +61,9 @@ def _examples(args):
 
 
 def _generate(args) -> int:
-    from trainers.teacher import GenerateConfig, generate_rationales
+    from trainers.teacher import generate_rationales
 
-    config = GenerateConfig(
-        teacher=args.teacher, dataset=args.dataset, split=args.split, source=args.source, out=args.out,
-        limit=args.limit, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        do_sample=args.do_sample, temperature=args.temperature, seed=args.seed, engine=args.engine,
-        device=args.device,
-    )
-    print(generate_rationales(config).line())
+    print(generate_rationales(config_from_args(GenerateConfig, args)).line())
     return 0
 
 
