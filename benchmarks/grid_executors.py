@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def _noop_step(claim: str, task_id: bool) -> int:
-    from harness_plugins.claim import Owner, claimed
+    from harness_plugins.grid.claim import Owner, claimed
 
     task = ""
     if task_id:
@@ -55,9 +55,9 @@ def main() -> None:
     import ray
 
     from harness_plugins.cli import quiet_third_party
-    from harness_plugins.grid import run_grid
-    from harness_plugins.grid_config import load_grid_config
-    from harness_plugins.ray_executor import run_grid_ray
+    from harness_plugins.grid.config import load_grid_config
+    from harness_plugins.grid.ray_executor import run_grid_ray
+    from harness_plugins.grid.run import run_grid
 
     quiet_third_party()
     started = time.perf_counter()

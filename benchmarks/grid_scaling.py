@@ -38,7 +38,7 @@ TRAIN = {"epochs": 1, "lr": 0.002, "batch_size": 8, "max_length": 256, "save_ste
 
 
 def grid_config(out: Path, seeds: int):
-    from harness_plugins.grid_config import EvalConfig, GridConfig
+    from harness_plugins.grid.config import EvalConfig, GridConfig
 
     return GridConfig(output=str(out), source="sample", datasets=["csqa"], conditions=CONDITIONS,
                       students=["tiny"], seeds=list(range(seeds)), rationales={"csqa": "sample"},
@@ -46,7 +46,7 @@ def grid_config(out: Path, seeds: int):
 
 
 def train_seed_zero(out: Path) -> None:
-    from harness_plugins.grid import run_grid
+    from harness_plugins.grid.run import run_grid
 
     with contextlib.redirect_stdout(io.StringIO()):
         run_grid(grid_config(out, 1))
@@ -65,7 +65,7 @@ def restamp(value, old: str, new: str):
 
 def grow(source: Path, out: Path, seeds: int) -> None:
     """``out``: the seed-0 grid in ``source`` copied to ``seeds`` seeds (no checkpoints: a rerun needs none)."""
-    from harness_plugins.grid_config import GridConfig  # noqa: F401  (the grid.json below is its asdict)
+    from harness_plugins.grid.config import GridConfig  # noqa: F401  (the grid.json below is its asdict)
     from trainers.run_folder import write_json
 
     shutil.rmtree(out, ignore_errors=True)
@@ -109,9 +109,9 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message="constrained_layout not applied")  # many thin curve panels
-    from harness_plugins.cell import pre_cell  # noqa: F401  (imports paid before the first timing)
-    from harness_plugins.grid import run_grid
-    from harness_plugins.report import build_report
+    from harness_plugins.grid.run import run_grid
+    from harness_plugins.grid.steps import run_step  # noqa: F401  (imports paid before the first timing)
+    from harness_plugins.report.build import build_report
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

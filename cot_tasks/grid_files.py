@@ -71,7 +71,7 @@ class RunRecord:
     train_identity: Mapping[str, Any] = field(default_factory=dict)
     # Absent from cells finished before they were recorded:
     weights_sha256: str | None = None
-    training: Mapping[str, Any] | None = None  # the trainer's measurements (harness_plugins.cell.training_facts)
+    training: Mapping[str, Any] | None = None  # the trainer's measurements (harness_plugins.grid.cell.training_facts)
     attributions: str | None = None  # key-token cells: the attribution file, and what made it
     attributions_made_by: Mapping[str, Any] | None = None
 

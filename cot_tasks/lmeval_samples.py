@@ -1,7 +1,7 @@
 """Reading lm-eval's ``samples_<task>_<ts>.jsonl`` (``--log_samples``): the one reader of that format.
 
 It lives at the bottom of the stack because the commit task's loader
-(cot_tasks/tasks/utils.py) reads a gen run's samples file; harness_plugins.results
+(cot_tasks/tasks/utils.py) reads a gen run's samples file; harness_plugins.lmeval.results
 builds its per-doc scores on it.
 """
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from cot_tasks.conditions import baselines_for, control_of, parse_condition, to_match
 from cot_tasks.names import JUDGED_METRICS
 from cot_tasks.prompts import MCF
-from harness_plugins.aggregate import Cell, Comparison
+from harness_plugins.report.aggregate import Cell, Comparison
 
 ALPHA = 0.05
 MARGIN = 0.02

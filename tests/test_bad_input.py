@@ -192,9 +192,9 @@ def test_every_entry_point_shares_one_source_default():
     from cot_tasks.data import DEFAULT_SOURCE, load_split
     from cot_tasks.tasks.utils import load, load_commit
     from harness_plugins.cli import build_parser
-    from harness_plugins.evaluate import evaluate_checkpoint
-    from harness_plugins.grid_config import GridConfig
-    from harness_plugins.lens import run_lens
+    from harness_plugins.grid.config import GridConfig
+    from harness_plugins.lens.lenses import run_lens
+    from harness_plugins.lmeval.evaluate import evaluate_checkpoint
     from trainers.attribution import AttributionConfig
     from trainers.config import TrainConfig
     from trainers.teacher import GenerateConfig

@@ -1,4 +1,4 @@
-"""One writer per step folder (harness_plugins.claim): exclusive, released, taken over only from the gone."""
+"""One writer per step folder (harness_plugins.grid.claim): exclusive, released, taken over only from the gone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from harness_plugins.claim import Owner, acquire, claimed, is_stale, read_owner, try_claim
+from harness_plugins.grid.claim import Owner, acquire, claimed, is_stale, read_owner, try_claim
 
 
 def test_a_claim_is_exclusive_and_released_after_the_step(tmp_path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness_plugins import stats
-from harness_plugins.aggregate import Cell, Comparison
 from harness_plugins.claims import (
     INCONCLUSIVE,
     MARGIN,
@@ -17,6 +15,8 @@ from harness_plugins.claims import (
     match_verdict,
     to_markdown,
 )
+from harness_plugins.report import stats
+from harness_plugins.report.aggregate import Cell, Comparison
 
 
 def comp(condition, baseline, delta, low, high, p_holm, *, metric="acc", one_model=False, dataset="csqa",

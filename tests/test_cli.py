@@ -68,7 +68,7 @@ def test_train_options_are_the_config_fields():
 def test_attribute_and_generate_options_are_their_config_fields(argv, make):
     """Each default stated once, in the config: the parsed options rebuild the config the library would make."""
     from harness_plugins.cli.options import config_from_args
-    from harness_plugins.grid_config import AttributionOptions
+    from harness_plugins.grid.config import AttributionOptions
     from trainers.attribution import AttributionConfig
     from trainers.teacher import GenerateConfig
 

@@ -167,8 +167,8 @@ def test_a_grid_refuses_an_unknown_formulation_in_one_line(tmp_path, capsys):
 
 def test_a_cf_grid_trains_scores_and_attributes_in_cf(tmp_path):
     """Cell names, run.json, the metrics and their tasks, the attribution file: every stage in CF."""
-    from harness_plugins.grid import run_grid
-    from harness_plugins.grid_config import GridConfig
+    from harness_plugins.grid.config import GridConfig
+    from harness_plugins.grid.run import run_grid
 
     grid = GridConfig.from_dict({
         "output": str(tmp_path / "run"), "source": "sample", "datasets": ["obqa"], "formulation": "cf",
@@ -213,7 +213,7 @@ def test_cot_obqa_cf_gives_the_loglikelihoods_of_builtin_openbookqa_on_every_tes
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    from harness_plugins.registry import TASKS_DIR
+    from harness_plugins.lmeval.registry import TASKS_DIR
 
     main = shared_data / "openbookqa" / "Main"
     hub = tmp_path / "hub"
@@ -248,7 +248,7 @@ def test_the_cf_groups_run_under_plain_lm_eval(tiny_checkpoint, tmp_path):
 
     from cot_tasks.names import gen_group, gen_task, group, label_task
     from cot_tasks.records import DATASETS
-    from harness_plugins.registry import TASKS_DIR
+    from harness_plugins.lmeval.registry import TASKS_DIR
 
     limit = 4
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_checkpoint}",

@@ -10,9 +10,9 @@ import pytest
 from test_report import write_run
 
 from cot_tasks.errors import DataError
-from harness_plugins.baselines import DEFAULT_PATH, REQUIRED, load_baselines
 from harness_plugins.cli import main
-from harness_plugins.compare import compare, dataset_of_task, format_table
+from harness_plugins.report.baselines import DEFAULT_PATH, REQUIRED, load_baselines
+from harness_plugins.report.compare import compare, dataset_of_task, format_table
 
 
 def test_shipped_baselines_load_and_are_cited():
@@ -112,7 +112,7 @@ def test_compare_needs_results(tmp_path):
 
 
 def test_default_baselines_path_is_packaged():
-    assert DEFAULT_PATH.name == "baselines.csv" and DEFAULT_PATH.parent.name == "harness_plugins"
+    assert DEFAULT_PATH.name == "baselines.csv" and DEFAULT_PATH.parent.parts[-2:] == ("harness_plugins", "report")
 
 
 def test_compare_reads_both_passes_of_an_lm_eval_folder(tmp_path):

@@ -292,3 +292,31 @@ def test_cheap_documented_commands_are_there():
 def test_cheap_documented_command_runs(inv, capsys):
     assert main(list(inv.args)) == 0, f"{inv.where}: cot-distill {' '.join(inv.args)}"
     assert capsys.readouterr().out.strip()
+
+
+PYTHON_NAME = re.compile(r"`((?:cot_tasks|trainers|harness_plugins)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+FILE_NAME = re.compile(r"`((?:cot_tasks|trainers|harness_plugins)/[A-Za-z0-9_/]+\.(?:py|csv|yaml))")
+
+
+def test_every_module_function_and_file_the_docs_name_exists():
+    """A module moved or a function renamed cannot leave the docs pointing at nothing."""
+    import importlib
+
+    names = sorted({m for path in DOCS for m in PYTHON_NAME.findall(path.read_text(encoding="utf-8"))})
+    files = sorted({m for path in DOCS for m in FILE_NAME.findall(path.read_text(encoding="utf-8"))})
+    assert names and files
+    for name in names:
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ModuleNotFoundError:
+                continue
+            for attr in parts[cut:]:
+                assert hasattr(obj, attr), name
+                obj = getattr(obj, attr)
+            break
+        else:
+            pytest.fail(f"{name}: no such module")
+    for name in files:
+        assert (ROOT / name).is_file(), name

@@ -15,7 +15,7 @@ from cot_tasks.prompts import TARGET_DELIMITER, commit_context, render_prompt
 from cot_tasks.records import DATASETS
 from cot_tasks.tasks.utils import extract_label
 from harness_plugins.cli import main
-from harness_plugins.evaluate import evaluate_checkpoint
+from harness_plugins.lmeval.evaluate import evaluate_checkpoint
 
 LIMIT = 3
 
@@ -136,7 +136,7 @@ def test_dtype_reaches_lm_eval_and_heldout_scores_training_docs(tiny_checkpoint,
 def test_commit_task_scores_labels_after_the_students_own_generation(tiny_checkpoint, tmp_path):
     """Two passes: the gen task, then the commit task fed with its samples file; the commit task's
     log-likelihoods are the model's own scores of prompt + generated rationale + answer cue."""
-    from harness_plugins.results import results_for_task, samples_path
+    from harness_plugins.lmeval.results import results_for_task, samples_path
 
     dataset, limit = "csqa", 3
     gen, commit = gen_task(dataset), commit_task(dataset)

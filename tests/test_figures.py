@@ -9,10 +9,10 @@ import pytest
 from test_report import write_run
 
 from harness_plugins import claims
-from harness_plugins.aggregate import Cell, Comparison, aggregate
-from harness_plugins.figures import curves_figure, deltas_figure, fitted_limits, scores_figure
-from harness_plugins.runs import Training, load_grid
-from harness_plugins.stats import Interval
+from harness_plugins.report.aggregate import Cell, Comparison, aggregate
+from harness_plugins.report.figures import curves_figure, deltas_figure, fitted_limits, scores_figure
+from harness_plugins.report.runs import Training, load_grid
+from harness_plugins.report.stats import Interval
 
 
 def cell(condition, mean, metric="acc", formulation="mcf", chance=0.2, dataset="csqa"):

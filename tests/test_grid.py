@@ -11,9 +11,9 @@ import pytest
 
 from cot_tasks.errors import DataError
 from harness_plugins.cli import main
-from harness_plugins.grid import run_grid
-from harness_plugins.grid_config import GridConfig, load_grid_config
-from harness_plugins.plan import plan
+from harness_plugins.grid.config import GridConfig, load_grid_config
+from harness_plugins.grid.plan import plan
+from harness_plugins.grid.run import run_grid
 
 
 def write_source(tmp: Path) -> tuple[Path, Path]:
@@ -56,7 +56,7 @@ def grid_yaml(tmp: Path, src: Path, rat: Path, **over) -> Path:
 
 def test_run_table_uses_the_report_order_and_percent():
     from cot_tasks.grid_files import RunRecord, Score
-    from harness_plugins.grid import format_table
+    from harness_plugins.grid.run import format_table
 
     def row(condition, value):
         metric = Score(task="t", key="k", value=value, n_docs=20, invalid=0.0)
@@ -70,7 +70,7 @@ def test_run_table_uses_the_report_order_and_percent():
 
 
 def test_grid_end_to_end_both_metrics_and_rerun_reuse(tmp_path, capsys):
-    from harness_plugins.results import results_for_task, samples_path
+    from harness_plugins.lmeval.results import results_for_task, samples_path
 
     config = grid_yaml(tmp_path, "sample", "sample", conditions=["none", "pre", "post"], rationales={"csqa": "sample"})
     assert main(["run", str(config)]) == 0
@@ -237,7 +237,7 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
     pre = out / "attributions" / "csqa__pre__tiny__seed0"
     assert (pre / "checkpoint" / "model.safetensors").exists() and not (pre / "run.json").exists()
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["csqa__keytokens_post-3__tiny__seed0"]
-    from harness_plugins.runs import load_grid
+    from harness_plugins.report.runs import load_grid
 
     assert sorted((r.condition, r.metric) for r in load_grid(out)) == [("keytokens_post:3", "acc"),
                                                                       ("keytokens_post:3", "exact_match")]
@@ -259,8 +259,8 @@ def test_key_token_cell_attributes_with_the_pre_student_and_reruns_reuse(tmp_pat
 
     # Rerun: the attribution file and the cell are reused; no model is loaded to attribute. Each cell is
     # checked once, the rationale file hashed once, and no step claimed (a finished grid writes nothing).
-    import harness_plugins.cell as cell_module
-    import harness_plugins.grid as grid_module
+    import harness_plugins.grid.cell as cell_module
+    import harness_plugins.grid.run as grid_module
     import trainers.data as data_module
 
     calls: dict[str, int] = {}
@@ -407,7 +407,7 @@ def test_a_bf16_grid_stops_before_any_work_where_bf16_is_only_emulated(tmp_path,
     and nothing written; where the probe says bf16 is native, the same grid runs."""
     import yaml
 
-    import harness_plugins.grid as grid_module
+    import harness_plugins.grid.run as grid_module
 
     src, rat = write_source(tmp_path)
     config = grid_yaml(tmp_path, src, rat, conditions=["none"])

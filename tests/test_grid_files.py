@@ -67,7 +67,7 @@ def test_records_are_typed_and_bad_ones_are_one_line(tmp_path):
 def test_the_report_refuses_a_run_json_value_lm_eval_did_not_give(tmp_path):
     from test_report import write_run as write_cell
 
-    from harness_plugins.runs import load_run
+    from harness_plugins.report.runs import load_run
 
     cell = write_cell(tmp_path, correct=[1, 0, 1, 1])
     info = json.loads((cell / "run.json").read_text())

@@ -13,7 +13,7 @@ from cot_tasks.data import EVAL_SPLIT, load_split
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import render_prompt
 from harness_plugins.cli import main
-from harness_plugins.lens import (
+from harness_plugins.lens.lenses import (
     LabelUnembed,
     LogitLens,
     TunedLens,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from cot_tasks.errors import DataError
-from harness_plugins.model_card import write_model_card
+from harness_plugins.lmeval.model_card import write_model_card
 
 RESULTS = {
     "results": {"cot_csqa": {"alias": "cot_csqa", "acc,none": 0.4321, "acc_stderr,none": 0.01},

@@ -17,11 +17,11 @@ import pytest
 from test_grid import grid_yaml
 
 from cot_tasks.errors import DataError
-from harness_plugins import ray_executor
 from harness_plugins.cli import main
-from harness_plugins.grid import run_grid
-from harness_plugins.grid_config import CellResources, GridConfig, load_grid_config
-from harness_plugins.plan import plan
+from harness_plugins.grid import ray_executor
+from harness_plugins.grid.config import CellResources, GridConfig, load_grid_config
+from harness_plugins.grid.plan import plan
+from harness_plugins.grid.run import run_grid
 
 CONDITIONS = ["none", "keytokens_post:3"]  # one free cell; one behind a pre student and its attribution file
 
@@ -157,7 +157,7 @@ def stop_mid_training(run_dir: Path, claims: Path, done: threading.Event) -> dic
     while not claim.exists():
         assert not done.is_set(), "the grid ended before the cell was claimed"
         time.sleep(0.01)
-    from harness_plugins.claim import read_owner
+    from harness_plugins.grid.claim import read_owner
 
     owner = read_owner(claim)[0]
     state = run_dir / "checkpoint" / ".train_state"
@@ -204,7 +204,7 @@ def test_ray_grid_with_a_worker_killed_mid_training_equals_the_sequential_run(ra
 
     assert table(out) == table(Path(seq.output))
     # The report reads the same lm-eval files: byte for byte the same tables.
-    from harness_plugins.report import build_report
+    from harness_plugins.report.build import build_report
 
     reports = [build_report(run_out, tmp_path / f"report-{name}", n_resamples=200)
                for name, run_out in (("seq", Path(seq.output)), ("ray", out))]

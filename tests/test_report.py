@@ -11,11 +11,11 @@ import pytest
 from scipy.stats import binom
 
 from cot_tasks.errors import DataError
-from harness_plugins import stats
-from harness_plugins.aggregate import aggregate
 from harness_plugins.cli import main
-from harness_plugins.report import REPORT_FILES, build_report
-from harness_plugins.runs import load_grid
+from harness_plugins.report import stats
+from harness_plugins.report.aggregate import aggregate
+from harness_plugins.report.build import REPORT_FILES, build_report
+from harness_plugins.report.runs import load_grid
 
 TS = "2026-01-01T00-00-00.000001"
 
@@ -27,7 +27,7 @@ def write_run(run_dir: Path, *, dataset="csqa", condition="none", student="tiny"
 
     ``metrics``: which of acc (task cot_<ds>) / exact_match (task cot_<ds>_gen, with invalid) the cell has;
     ``gen_correct``: per-doc exact_match (default: ``correct``); ``merge``: add to the cell's run.json.
-    ``formulation`` "cf": a CF cell as harness_plugins.cell writes it (folder ``<ds>__cf__...``, tasks
+    ``formulation`` "cf": a CF cell as harness_plugins.grid.cell writes it (folder ``<ds>__cf__...``, tasks
     ``cot_<ds>_cf[_gen]``, run.json's ``formulation``); its acc and acc_norm (per doc ``norm_correct``, default
     ``correct``) come from one task, so one results file holds both, as lm-eval writes them.
     """
@@ -145,8 +145,8 @@ def test_seed_level_test_is_scipys_t_test():
 
 
 def _simulated_runs(rng, condition: str, n_seeds: int, p_doc: np.ndarray, seed_sd: float) -> list:
-    from harness_plugins.results import DocScore
-    from harness_plugins.runs import Run
+    from harness_plugins.lmeval.results import DocScore
+    from harness_plugins.report.runs import Run
 
     runs = []
     for seed in range(n_seeds):
@@ -162,7 +162,7 @@ def test_false_positive_rate_of_identical_conditions_with_seed_variance():
     """Two identical conditions, 3 seeds x 1221 docs, seed sd 1.9 points: the report's test rejects at most
     6% of the time at alpha 0.05. The doc-level McNemar over seed x doc pairs that the report used before
     rejects far more often on the same simulations (so this test fails on that code)."""
-    from harness_plugins.aggregate import compare_runs
+    from harness_plugins.report.aggregate import compare_runs
 
     rng = np.random.default_rng(20261202)
     n_sims, rejected, rejected_docs = 300, 0, 0
@@ -410,8 +410,8 @@ def edit_doc(samples: Path, doc_id: str, **fields) -> None:
 
 
 def _cell(condition, metric="acc", mean=0.4):
-    from harness_plugins.aggregate import Cell
-    from harness_plugins.stats import Interval
+    from harness_plugins.report.aggregate import Cell
+    from harness_plugins.report.stats import Interval
 
     return Cell(dataset="csqa", student="tiny", metric=metric, condition=condition, task="t", seeds=(0, 1), docs=20,
                 mean=mean, std=0.0, interval=Interval(max(0.0, mean - 0.1), mean + 0.1), invalid=None,
@@ -421,8 +421,8 @@ def _cell(condition, metric="acc", mean=0.4):
 def test_png_shows_zeros_tells_metrics_apart_and_pairs_controls():
     from matplotlib.colors import to_rgb
 
-    from harness_plugins.figures import condition_colours
-    from harness_plugins.figures import scores_figure as figure
+    from harness_plugins.report.figures import condition_colours
+    from harness_plugins.report.figures import scores_figure as figure
 
     conditions = ["none", "post", "keytokens_post:5", "random_post:5", "random_post:3"]
     colours = condition_colours(conditions)
@@ -570,7 +570,7 @@ def _cf_cells(rd: Path) -> Path:
 
 
 def test_run_formulation_defaults_to_mcf_and_an_unknown_one_is_refused(tmp_path):
-    from harness_plugins.runs import load_training
+    from harness_plugins.report.runs import load_training
 
     rd = tmp_path / "grid"
     run = write_run(rd)
@@ -592,7 +592,7 @@ def test_run_formulation_defaults_to_mcf_and_an_unknown_one_is_refused(tmp_path)
 def test_a_report_over_mcf_and_cf_keeps_them_apart(tmp_path):
     """Each formulation its own cells, comparisons, Holm families and headings; CF's claims only on the metrics
     judged for it (acc_norm, exact_match: not plain acc); the csv and the claims table name the formulation."""
-    from harness_plugins.figures import scores_figure as figure
+    from harness_plugins.report.figures import scores_figure as figure
 
     rd = _cf_cells(_grid(tmp_path))
     report = build_report(rd, n_resamples=200)
@@ -650,7 +650,7 @@ def test_metrics_are_checked_within_one_formulation(tmp_path, capsys):
 
 
 def test_pairing_runs_of_two_formulations_is_refused_in_one_line(tmp_path):
-    from harness_plugins.aggregate import compare_runs
+    from harness_plugins.report.aggregate import compare_runs
 
     rd = tmp_path / "grid"
     write_run(rd, condition="none")
@@ -669,7 +669,7 @@ def test_figure_of_formulations_that_ran_different_grids():
     panel's conditions, not the first panel's (here empty)."""
     from dataclasses import replace
 
-    from harness_plugins.figures import scores_figure as figure
+    from harness_plugins.report.figures import scores_figure as figure
 
     cells = [replace(_cell("none"), dataset="obqa"), replace(_cell("post", mean=0.5), formulation="cf"),
              replace(_cell("pre", mean=0.3), formulation="cf")]

@@ -283,7 +283,7 @@ def test_named_student_reaches_trainer_attribution_and_lens(cache, tiny_checkpoi
 
     from cot_tasks.data import load_split
     from cot_tasks.sample import rationale_path
-    from harness_plugins.lens import lens_scores
+    from harness_plugins.lens.lenses import lens_scores
     from trainers.attribution import AttributionConfig, run_attribution
     from trainers.config import TrainConfig
     from trainers.train import train

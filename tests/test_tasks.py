@@ -12,7 +12,7 @@ from cot_tasks.names import ALL_NAMES, GEN_TASKS, LABEL_TASKS, commit_task, gen_
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import DATASETS, Example
 from harness_plugins.cli import main
-from harness_plugins.registry import TASKS_DIR, our_task_names, task_manager
+from harness_plugins.lmeval.registry import TASKS_DIR, our_task_names, task_manager
 
 
 @pytest.fixture(scope="module")

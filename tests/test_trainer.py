@@ -239,7 +239,7 @@ def test_cot_csqa_matches_builtin_commonsense_qa(tmp_path):
     import lm_eval.tasks
     from lm_eval import simple_evaluate
 
-    from harness_plugins.registry import TASKS_DIR, task_manager
+    from harness_plugins.lmeval.registry import TASKS_DIR, task_manager
     from trainers.train import train
 
     src, rat = write_csqa(tmp_path)

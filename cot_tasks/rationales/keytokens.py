@@ -4,12 +4,14 @@ Written by ``cot-distill attribute`` (``trainers/attribution.py`` builds each ro
 with :func:`attribution_record` and appends it with :func:`append_attributions`),
 one JSON line per example: the rationale's tokens as the attribution model's
 tokenizer splits them, each token's character span in the (normalised)
-rationale, their ids, one integrated-gradients score per token and the top-k.
+rationale, their ids, one score per token and the top-k, and the method that scored them (``method``,
+integrated gradients in every file from before the key) with its settings.
 Chosen tokens are cut from the rationale text through their spans, so key
 tokens read as the rationale wrote them (spaces, whole characters) for
 byte-level and SentencePiece tokenizers alike. Each row carries the
 tokenizer's fingerprint, so a file made with another tokenizer is refused
-instead of silently misread. Kept free of torch: the ``keytokens_post`` /
+instead of silently misread; ``cot-distill attribute`` resumes a file only with the method and
+settings it was made with. Kept free of torch: the ``keytokens_post`` /
 ``random_post`` conditions only need text.
 """
 
@@ -20,7 +22,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from cot_tasks.errors import DataError
 from cot_tasks.io import append_rows, iter_jsonl
@@ -38,6 +40,9 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
 # SentencePiece words together and split multi-byte characters).
 FORMAT_VERSION = 2
 
+# The method of a row without "method": every file from before the key was made by integrated gradients.
+DEFAULT_METHOD = "integrated_gradients"
+
 
 @dataclass(frozen=True)
 class AttributionRow:
@@ -51,6 +56,7 @@ class AttributionRow:
     # |sum of scores - (F(x) - F(baseline))| / |F(x) - F(baseline)|: how far the path integral is from converged
     completeness_error: float | None = None
     gap: float | None = None  # F(x) - F(baseline), what the scores should add up to; None: not recorded
+    method: str = DEFAULT_METHOD  # what scored the tokens (trainers.attribution.METHODS)
 
     def top(self, k: int) -> list[int]:
         """Indices of the ``k`` highest-scoring tokens, in rationale order."""
@@ -64,15 +70,17 @@ def rank(scores: Sequence[float]) -> list[int]:
 
 def attribution_record(*, id: str, dataset: str, rationale: str, token_ids: Sequence[int],
                        spans: Sequence[tuple[int, int]], scores: Sequence[float], k: int, model: str,
-                       tokenizer_fingerprint: str, **extra: Any) -> dict[str, Any]:
-    """One line of the file; ``extra`` holds run details (steps, baseline, F(x), ...)."""
+                       tokenizer_fingerprint: str, method: str, settings: Mapping[str, Any] | None = None,
+                       **extra: Any) -> dict[str, Any]:
+    """One line of the file; ``extra`` holds this example's other numbers (F(x), completeness error, ...),
+    then come ``method`` and its ``settings`` (integrated gradients: steps, baseline) as keys of their own."""
     tokens = [rationale[s:e] for s, e in spans]
     ranked = rank(scores)[:k]
     return {"format": FORMAT_VERSION, "id": id, "dataset": dataset, "tokens": tokens,
             "token_ids": list(token_ids), "spans": [list(span) for span in spans],
             "scores": [round(float(s), 6) for s in scores], "top_indices": ranked,
             "top_tokens": [tokens[j] for j in ranked], "model": model,
-            "tokenizer_fingerprint": tokenizer_fingerprint, **extra}
+            "tokenizer_fingerprint": tokenizer_fingerprint, **extra, "method": method, **(settings or {})}
 
 
 def append_attributions(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -92,14 +100,17 @@ def _spans(value: list) -> tuple[tuple[int, int], ...] | None:
     return spans if all(0 <= s <= e for s, e in spans) else None
 
 
-def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[str, AttributionRow]:
-    """``{id: row}``; broken lines, an old format, missing fields, mixed tokenizers or a fingerprint
-    other than ``fingerprint`` (when given) are one-line DataErrors naming the file."""
+def read_attributions(path: str | Path, fingerprint: str | None = None, *, method: str | None = None,
+                      settings: Mapping[str, Any] | None = None) -> dict[str, AttributionRow]:
+    """``{id: row}``; broken lines, an old format, missing fields, mixed tokenizers or methods, a fingerprint
+    other than ``fingerprint`` or a method other than ``method`` with ``settings`` (when given: what a resumed
+    run would add) are one-line DataErrors naming the file. A row without ``method`` is integrated gradients."""
     path = Path(path)
     if not path.is_file():
         raise DataError("no such attribution file; run `cot-distill attribute` first", path=path)
     out: dict[str, AttributionRow] = {}
     seen_fp: tuple[str, str] | None = None
+    seen_method: str | None = None
     for lineno, obj in iter_jsonl(path):
         if obj.get("format") != FORMAT_VERSION:
             raise DataError(f"attribution file format {obj.get('format', 1)}, this version reads "
@@ -122,10 +133,32 @@ def read_attributions(path: str | Path, fingerprint: str | None = None) -> dict[
             raise DataError(f"mixes tokenizers ({seen_fp[1]} and {obj['model']}); one file per model",
                             path=path, line=lineno, field="tokenizer_fingerprint")
         seen_fp = (fp, obj["model"])
+        made = obj.get("method", DEFAULT_METHOD)
+        if not isinstance(made, str):
+            raise DataError("not a method name", path=path, line=lineno, field="method")
+        if method is not None:
+            _check_made_with(obj, made, method, dict(settings or {}), path, lineno)
+        elif seen_method is not None and made != seen_method:
+            raise DataError(f"mixes attribution methods ({seen_method} and {made}); one file per method",
+                            path=path, line=lineno, field="method")
+        seen_method = made
         out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]), spans,
                                         tuple(float(s) for s in obj["scores"]), obj["model"], fp,
-                                        obj.get("completeness_error"), _gap(obj))
+                                        obj.get("completeness_error"), _gap(obj), made)
     return out
+
+
+def _check_made_with(obj: dict, made: str, method: str, settings: dict[str, Any], path: Path, lineno: int) -> None:
+    """A resumed run adds rows only to a file of its own method and settings: two kinds of scores in one file
+    would rank key tokens on different scales."""
+    redo = "write another file, or delete this one to redo it"
+    if made != method:
+        raise DataError(f"made with the attribution method {made}, this run asks for {method}; {redo}",
+                        path=path, line=lineno, field="method")
+    for key, want in settings.items():
+        if obj.get(key) != want:
+            raise DataError(f"made with {method} {key}={obj.get(key)!r}, this run asks for {key}={want!r}; {redo}",
+                            path=path, line=lineno, field=key)
 
 
 def _gap(obj: dict) -> float | None:

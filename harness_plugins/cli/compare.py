@@ -20,8 +20,8 @@ def register(sub) -> None:
 def _compare(args) -> int:
     import sys
 
-    from harness_plugins.compare import compare, format_table
-    from harness_plugins.runs import unfinished_cells
+    from harness_plugins.report.compare import compare, format_table
+    from harness_plugins.report.runs import unfinished_cells
 
     rows = compare(args.paths, baselines_path=args.baselines, datasets=args.dataset,
                    metric=None if args.metric == "any" else args.metric)

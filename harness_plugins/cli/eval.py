@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def _eval(args) -> int:
-    from harness_plugins.evaluate import run_lm_eval
+    from harness_plugins.lmeval.evaluate import run_lm_eval
 
     if not args.lm_eval_args:
         print(PREFACE.split("\n\nlm_eval's own help")[0], file=sys.stderr)

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def _lens(args) -> int:
     from cot_tasks.errors import DataError
-    from harness_plugins.lens import run_lens
+    from harness_plugins.lens.lenses import run_lens
 
     if args.tuned_limit is not None and not args.tuned:
         raise DataError("--tuned-limit sizes the tuned lens's training: add --tuned, or leave it out")

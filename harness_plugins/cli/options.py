@@ -12,7 +12,7 @@ import dataclasses
 import typing
 from typing import Any, Iterable, Mapping
 
-from harness_plugins.grid_config import optional_of
+from harness_plugins.grid.config import optional_of
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls, *, skip: Iterable[str] = (),

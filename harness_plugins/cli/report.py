@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 
 def _report(args) -> int:
-    from harness_plugins.report import build_report
+    from harness_plugins.report.build import build_report
 
     report = build_report(args.run_dir, args.out, seed=args.seed, n_resamples=args.resamples)
     print(report.markdown)

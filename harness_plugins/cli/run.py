@@ -20,8 +20,8 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from cot_tasks.errors import DataError
-    from harness_plugins.grid import run_grid
-    from harness_plugins.grid_config import load_grid_config
+    from harness_plugins.grid.config import load_grid_config
+    from harness_plugins.grid.run import run_grid
 
     if args.address and args.executor != "ray":
         raise DataError("--address names a Ray cluster: it needs --executor ray", field="--address")
@@ -29,7 +29,7 @@ def _run(args) -> int:
     if args.output:
         grid.output = args.output
     if args.executor == "ray":
-        from harness_plugins.ray_executor import run_grid_ray
+        from harness_plugins.grid.ray_executor import run_grid_ray
 
         run_grid_ray(grid, address=args.address, verbose=args.verbose)
     else:

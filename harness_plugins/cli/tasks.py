@@ -12,7 +12,7 @@ def register(sub) -> None:
 
 
 def _tasks_dir(args) -> int:
-    from harness_plugins.registry import TASKS_DIR
+    from harness_plugins.lmeval.registry import TASKS_DIR
 
     print(TASKS_DIR)
     return 0

@@ -24,7 +24,7 @@ def register(sub) -> None:
 def _train(args) -> int:
     from accelerate import PartialState
 
-    from harness_plugins.model_card import write_model_card
+    from harness_plugins.lmeval.model_card import write_model_card
     from trainers.train import train
 
     result = train(config_from_args(TrainConfig, args), resume=args.resume)

@@ -17,7 +17,7 @@ from named_option import write_table  # this folder's own script, beside this on
 
 from cot_tasks.grid_files import read_run
 from cot_tasks.lmeval_samples import iter_samples
-from harness_plugins.results import results_for_task, samples_path, split_key
+from harness_plugins.lmeval.results import results_for_task, samples_path, split_key
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ("cell", "docs", "acc_cpu", "acc_gpu", "exact_match_cpu", "exact_match_gpu", "same_output", "same_letter")

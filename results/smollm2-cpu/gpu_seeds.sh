@@ -53,8 +53,8 @@ fi
 python3 - "$base" "$device" $seeds > /tmp/gpu-seeds-grids/list <<'EOF'
 import sys, yaml
 from cot_tasks.conditions import needs_attributions, parse_condition
-from harness_plugins.grid import claim_run_dir
-from harness_plugins.grid_config import load_grid_config
+from harness_plugins.grid.run import claim_run_dir
+from harness_plugins.grid.config import load_grid_config
 
 base, device, seeds = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3:]]
 data = yaml.safe_load(open(base))
@@ -109,7 +109,7 @@ while :; do
     sleep 45
 done
 # Each process recorded its own part as the run folder's grid.json; the whole grid is what the report plans by.
-python3 -c 'import sys; from pathlib import Path; from harness_plugins.grid import claim_run_dir
-from harness_plugins.grid_config import load_grid_config; claim_run_dir(Path(sys.argv[1]), load_grid_config(sys.argv[2]))' \
+python3 -c 'import sys; from pathlib import Path; from harness_plugins.grid.run import claim_run_dir
+from harness_plugins.grid.config import load_grid_config; claim_run_dir(Path(sys.argv[1]), load_grid_config(sys.argv[2]))' \
     "$run_dir" /tmp/gpu-seeds-grids/all.yaml
 for f in "$logs"/*.log; do echo "== $(basename "$f"): $(grep -c . "$f") lines"; grep -v 'it/s]\|s/it]' "$f" | tail -4; done

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cot_tasks.grid_files import read_run
 from cot_tasks.lmeval_samples import iter_samples
-from harness_plugins.results import results_for_task, samples_path, split_key
+from harness_plugins.lmeval.results import results_for_task, samples_path, split_key
 
 HERE = Path(__file__).resolve().parent
 FIELDS = ("cell", "docs", "exact_match", "one_option_named", "named_is_committed", "named_is_gold")

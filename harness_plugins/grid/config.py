@@ -90,7 +90,7 @@ class GridConfig:
     # Another model (a teacher) may have its own tokenizer: key tokens reach the targets as text.
     attribution_model: str | None = None
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
-    # Per step under --executor ray (harness_plugins/ray_executor.py): a cluster with N GPUs runs N cells at once.
+    # Per step under --executor ray (harness_plugins/grid/ray_executor.py): a cluster with N GPUs runs N cells at once.
     resources: CellResources = field(default_factory=CellResources)
 
     @classmethod

@@ -15,8 +15,8 @@ from cot_tasks.conditions import condition_order, control_of
 from cot_tasks.names import GENERATION, JUDGED_METRICS, PROTOCOL
 from cot_tasks.prompts import MCF
 from harness_plugins import claims
-from harness_plugins.aggregate import Cell, Comparison
-from harness_plugins.runs import Training
+from harness_plugins.report.aggregate import Cell, Comparison
+from harness_plugins.report.runs import Training
 
 # Row marks of the comparison figure: decided either way in colour, undecided grey.
 VERDICT_COLOURS = {claims.GAIN: "tab:green", claims.MATCHES: "tab:green", claims.NO_GAIN: "tab:red",

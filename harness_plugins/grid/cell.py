@@ -1,21 +1,20 @@
-"""What one step of a grid plan does (harness_plugins.plan): train and score a cell, train the pre student
-that attribution needs, attribute. Every executor runs steps through ``run_step``."""
+"""A grid cell: its training config, whether it is finished (and made as the grid now asks), training it,
+scoring it with lm-eval's passes and writing its run.json. The attribution step is ``attribution_step``;
+``steps`` runs any step of the plan."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import statistics
 from pathlib import Path
 
 from cot_tasks.conditions import condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
-from cot_tasks.grid_files import AttributionDone, RunRecord, Score, read_done, read_run, write_done, write_run
+from cot_tasks.grid_files import RunRecord, Score, read_done, read_run, write_run
 from cot_tasks.io import write_atomic
 from cot_tasks.names import GEN_TASKS, invalid_key, passes_for, tasks_for
 from cot_tasks.train_log import TRAIN_LOG
-from harness_plugins.grid_config import AttributionOptions, GridConfig
-from harness_plugins.plan import Cell, Plan, Step, pre_cell
+from harness_plugins.grid.config import GridConfig
+from harness_plugins.grid.plan import Cell, Plan, pre_cell
 from trainers.config import TrainConfig
 
 
@@ -87,7 +86,7 @@ def eval_settings_changed(grid: GridConfig, eval_dir: Path, tasks: list[str]) ->
     what the grid asks for: cells scored another way would be compared as if they were alike."""
     from lm_eval.utils import simple_parse_args_string
 
-    from harness_plugins.results import newest_per_task, results_for_task
+    from harness_plugins.lmeval.results import newest_per_task, results_for_task
 
     want_gen = simple_parse_args_string(grid.eval.gen_kwargs) if grid.eval.gen_kwargs else None
     changed, scored = set(), newest_per_task(eval_dir)
@@ -105,70 +104,6 @@ def eval_settings_changed(grid: GridConfig, eval_dir: Path, tasks: list[str]) ->
     return sorted(changed)
 
 
-def check_attribution_file(path: Path, model: str, options: AttributionOptions) -> None:
-    """Resume only a file made the same way: other settings would mix two kinds of scores in one file."""
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8") as fh:
-        first = fh.readline()
-    try:
-        made = json.loads(first)
-    except json.JSONDecodeError:
-        return  # a torn first line: run_attribution drops and redoes it
-    want = {"model": model, "steps": options.steps, "baseline": options.baseline}
-    changed = sorted(k for k, v in want.items() if made.get(k) != v)
-    if changed:
-        raise DataError(f"made with other {', '.join(changed)} than the grid now asks for; delete it to redo it",
-                        path=path)
-
-
-def attribute(plan: Plan, pre: Cell) -> Path:
-    """The attribution file of ``pre``'s dataset/student/seed, made or resumed."""
-    from cot_tasks.rationales.keytokens import read_attributions
-    from trainers.attribution import AttributionConfig, run_attribution
-    from trainers.config import read_run_record
-
-    grid, path, model = plan.grid, plan.attribution_file(pre), plan.attribution_model(pre)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Made when this machine trains the pre student again; it outlives an interrupted run (never committed).
-    again = path.with_suffix(".trained_again")
-    if grid.attribution_model is None and (read_run_record(model) or {}).get("status") != "finished":
-        # A grid resumed on another machine: the pre cell's run is committed, its weights never are. Train it
-        # again (same settings and seed; an interrupted retraining resumes) and attribute every example with
-        # that one model, never a mix.
-        print(f"[{pre.dataset}] the pre student {pre.name} has no checkpoint here: training it again for its "
-              "attributions", flush=True)
-        again.touch()
-        path.unlink(missing_ok=True)
-        train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]), pre.name)
-    check_attribution_file(path, model, grid.attribution)
-    report = run_attribution(AttributionConfig(
-        model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
-        source=grid.source, steps=grid.attribution.steps, baseline=grid.attribution.baseline,
-        device=grid.eval.device, limit=grid.train.get("limit"), formulation=pre.formulation))
-    print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
-    errors = [r.completeness_error for r in read_attributions(path).values() if r.completeness_error is not None]
-    write_done(path, AttributionDone(
-        attribution_made_by(plan, pre), attributed=report.done_before + report.attributed,
-        skipped_long=report.skipped_long, without_rationale=report.missing_rationale,
-        median_completeness_error=statistics.median(errors) if errors else None,
-        **attributing_weights(plan, pre, model, again.exists())))
-    return path
-
-
-def attributing_weights(plan: Plan, pre: Cell, model: str, retrained: bool) -> dict:
-    """Which weights gave the scores, and whether they are the ones the pre cell was scored with: a pre student
-    trained again on another machine has the same recipe and seed, not always bit-equal weights (None: not
-    known, the pre cell's run.json predates the weights hash)."""
-    from trainers.model import weights_sha256
-
-    made = weights_sha256(model)
-    pre_run = finished(plan, pre)
-    scored = pre_run.weights_sha256 if pre_run is not None else None
-    return {"weights_sha256": made, "pre_trained_again": retrained,
-            "same_weights_as_pre_cell": made == scored if scored and made else None}
-
-
 def attribution_made_by(plan: Plan, pre: Cell) -> dict:
     """What decides an attribution file's scores: its model, IG settings and rationale file."""
     from trainers.data import file_sha256
@@ -184,28 +119,12 @@ def attribution_made_by(plan: Plan, pre: Cell) -> dict:
     return made if pre.formulation == "mcf" else {**made, "formulation": pre.formulation}
 
 
-def attribution_complete(plan: Plan, pre: Cell) -> bool:
-    """Made by what the grid asks for, and whole: a file cut at a line boundary (a bad copy, a checkout
-    interrupted) parses, so its rows are counted against the number its .done.json recorded."""
-    path = plan.attribution_file(pre)
-    done = read_done(path)
-    if done is None or not path.is_file() or not done.made_as(attribution_made_by(plan, pre)):
-        return False
-    with open(path, "rb") as fh:
-        rows = sum(1 for line in fh if line.strip())
-    if done.attributed is not None and rows != done.attributed:
-        print(f"[{pre.dataset}] {path} holds {rows} rows where its .done.json records {done.attributed}: "
-              "making it again", flush=True)
-        return False
-    return True
-
-
 def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
                   trust_remote_code: bool = False, *, quiet: bool = True) -> dict[str, Score]:
     """Every metric of a trained cell, from lm-eval's passes into ``eval_dir`` in the protocol's order (the gen
     task, then the choice task: for reasoning-first cells the commit task, fed with the gen pass's samples)."""
-    from harness_plugins.evaluate import evaluate_checkpoint
-    from harness_plugins.results import results_for_task, samples_path
+    from harness_plugins.lmeval.evaluate import evaluate_checkpoint
+    from harness_plugins.lmeval.results import results_for_task, samples_path
 
     common = dict(source=grid.source, output_dir=eval_dir, batch_size=grid.eval.batch_size, device=grid.eval.device,
                   limit=grid.eval.limit, dtype=grid.eval.dtype, trust_remote_code=trust_remote_code, quiet=quiet)
@@ -228,7 +147,7 @@ def evaluate_cell(grid: GridConfig, cell: Cell, checkpoint: str, eval_dir: Path,
 
 def merged_results(eval_dir: Path, tasks: list[str]) -> dict:
     """One results dict holding the given tasks of several lm-eval passes (for the model card)."""
-    from harness_plugins.results import results_for_task
+    from harness_plugins.lmeval.results import results_for_task
 
     merged: dict[str, dict] = {"results": {}, "configs": {}, "versions": {}}
     for task in tasks:
@@ -241,7 +160,7 @@ def merged_results(eval_dir: Path, tasks: list[str]) -> dict:
 
 def run_cell(plan: Plan, cell: Cell, chance: float | None = None, *, verbose: bool = False) -> RunRecord:
     """Train (or resume, or reuse) and evaluate one cell; its run.json is written last."""
-    from harness_plugins.model_card import write_model_card
+    from harness_plugins.lmeval.model_card import write_model_card
     from trainers.model import weights_sha256
 
     existing = finished(plan, cell)
@@ -286,41 +205,3 @@ def training_facts(checkpoint: str | Path) -> dict:
 
     record = read_run_record(checkpoint) or {}
     return {k: record[k] for k in TRAINING_FACTS if k in record}
-
-
-def key_token_cells(plan: Plan, pre: Cell) -> list[Cell]:
-    """The cells trained on the attribution file of ``pre``'s dataset, student and seed."""
-    if "key_token_cells" not in plan.known:
-        index: dict[tuple, list[Cell]] = {}
-        for c in plan.cells:
-            if needs_attributions(c.condition):
-                index.setdefault((c.dataset, c.student, c.seed), []).append(c)
-        plan.known["key_token_cells"] = index
-    return plan.known["key_token_cells"].get((pre.dataset, pre.student, pre.seed), [])
-
-
-def needed(plan: Plan, step: Step) -> bool:
-    """Whether a step has work left: a finished cell needs nothing, and neither does a pre student or an
-    attribution file whose key-token cells are all finished (a rerun loads no attribution model)."""
-    if step.kind == "cell":
-        return finished(plan, step.cell) is None
-    waiting = any(finished(plan, c) is None for c in key_token_cells(plan, step.cell))
-    return waiting and not attribution_complete(plan, step.cell)
-
-
-def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool = False) -> RunRecord | None:
-    """Do one step; a cell step returns its row."""
-    if step.kind == "cell":
-        return run_cell(plan, step.cell, chance.get(step.cell.dataset), verbose=verbose)
-    if not needed(plan, step):
-        return None
-    if step.kind == "pre":
-        print(f"[{step.cell.dataset}] key tokens come from the pre student {step.cell.name} (pre is not among "
-              "the grid's conditions: trained for attribution only)", flush=True)
-        train_cell(cell_config(plan.grid, step.cell, plan.pre_checkpoint(step.cell),
-                               plan.rationales[step.cell.dataset]), step.cell.name)
-    elif step.kind == "attribute":
-        attribute(plan, step.cell)
-    else:
-        raise ValueError(f"unknown step kind {step.kind!r}")
-    return None

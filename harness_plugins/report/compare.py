@@ -17,9 +17,9 @@ from typing import Sequence
 from cot_tasks.errors import DataError
 from cot_tasks.names import PROTOCOL, TASK_FACTS
 from cot_tasks.prompts import MCF
-from harness_plugins.baselines import Baseline, load_baselines
-from harness_plugins.results import LmEvalResults, latest_results, newest_per_task, read_results, split_key
-from harness_plugins.runs import load_grid
+from harness_plugins.lmeval.results import LmEvalResults, latest_results, newest_per_task, read_results, split_key
+from harness_plugins.report.baselines import Baseline, load_baselines
+from harness_plugins.report.runs import load_grid
 
 # lm-eval task name -> our dataset name: our tasks plus lm-eval's built-ins for the same data.
 BUILTIN_TASKS = {"commonsense_qa": "csqa", "openbookqa": "obqa"}
@@ -69,7 +69,7 @@ def rows_from_results(results: LmEvalResults, label: str | None = None,
 
 def rows_from_grid(run_dir: str | Path) -> list[Row]:
     """Our students: one row per dataset x student x formulation x condition, mean over seeds."""
-    from harness_plugins.aggregate import aggregate
+    from harness_plugins.report.aggregate import aggregate
 
     cells, _ = aggregate(load_grid(run_dir))
     # A CF student's score sits beside MCF ones in one table: its method says which it is.

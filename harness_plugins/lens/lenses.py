@@ -24,7 +24,7 @@ from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.progress import stage_iter
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
-from harness_plugins.lens_files import to_csv, to_png
+from harness_plugins.lens.files import to_csv, to_png
 from trainers.config import read_run_record
 from trainers.model import (
     check_model_path,

@@ -22,8 +22,8 @@ from cot_tasks.conditions import baselines_for, condition_order, parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.names import COMMIT_TASKS
 from cot_tasks.prompts import FORMULATIONS, MCF
-from harness_plugins import stats
-from harness_plugins.runs import Run
+from harness_plugins.report import stats
+from harness_plugins.report.runs import Run
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from cot_tasks.grid_files import read_grid_file, read_run
 from cot_tasks.names import PROTOCOL, TASK_FACTS, invalid_key
 from cot_tasks.prompts import MCF
 from cot_tasks.train_log import TRAIN_LOG, read_train_log
-from harness_plugins.results import DocScore, read_samples, results_for_task, samples_path, split_key
+from harness_plugins.lmeval.results import DocScore, read_samples, results_for_task, samples_path, split_key
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def unfinished_cells(dirs: RunDirs) -> list[str]:
 
 def planned_cells(run_dir: Path) -> list[str]:
     """The cell names the grid.json of ``cot-distill run`` lists (none for a folder without one)."""
-    from harness_plugins.plan import grid_cells
+    from harness_plugins.grid.plan import grid_cells
 
     grid = read_grid_file(run_dir)
     if grid is None:
@@ -115,7 +115,7 @@ def planned_cells(run_dir: Path) -> list[str]:
 @dataclass(frozen=True)
 class Training:
     """What one finished cell's training did, from its run.json: examples used and dropped, rationales cut,
-    and the trainer's measurements (``harness_plugins.cell.training_facts``; empty for cells finished before
+    and the trainer's measurements (``harness_plugins.grid.cell.training_facts``; empty for cells finished before
     run.json carried them)."""
 
     cell: str

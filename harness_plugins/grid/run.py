@@ -34,10 +34,11 @@ from cot_tasks.errors import DataError
 from cot_tasks.grid_files import GRID_FILE, RunRecord, write_grid_file
 from cot_tasks.io import write_atomic
 from cot_tasks.names import GENERATION, PROTOCOL
-from harness_plugins.cell import finished, needed, run_step
-from harness_plugins.claim import Owner, claimed
-from harness_plugins.grid_config import GridConfig
-from harness_plugins.plan import Plan, chance_level, check_join, plan
+from harness_plugins.grid.cell import finished
+from harness_plugins.grid.claim import Owner, claimed
+from harness_plugins.grid.config import GridConfig
+from harness_plugins.grid.plan import Plan, chance_level, check_join, plan
+from harness_plugins.grid.steps import needed, run_step
 from trainers.model import bf16_is_fast, pick_device
 
 CSV_COLUMNS = ("dataset", "student", "condition", "seed", "metric", "value", "n_docs", "invalid", "chance", "task",

@@ -11,7 +11,7 @@ from typing import Any
 
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
-from harness_plugins.registry import TASKS_DIR, our_task_names, task_manager
+from harness_plugins.lmeval.registry import TASKS_DIR, our_task_names, task_manager
 
 
 def evaluate_checkpoint(

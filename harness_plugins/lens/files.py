@@ -8,7 +8,7 @@ import io
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from harness_plugins.lens import LayerScore
+    from harness_plugins.lens.lenses import LayerScore
 
 CSV_FIELDS = ("checkpoint", "condition", "lens", "layer", "n_layers", "accuracy", "mean_rank", "docs")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from cot_tasks.conditions import needs_attributions, parse_condition
 from cot_tasks.errors import DataError
 from cot_tasks.prompts import MCF
-from harness_plugins.grid_config import GridConfig
+from harness_plugins.grid.config import GridConfig
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Plan:
         return (self.run_dir(pre) if in_grid else self.out / "attributions" / pre.name) / "checkpoint"
 
     def claim_file(self, step: Step) -> Path:
-        """Held while a step runs (harness_plugins.claim): one writer per step folder, whatever the executor."""
+        """Held while a step runs (harness_plugins.grid.claim): one writer per step folder, whatever the executor."""
         return self.out / "claims" / f"{step.kind}__{step.cell.name}.json"
 
     def attribution_file(self, cell: Cell) -> Path:

@@ -1,11 +1,11 @@
-"""``cot-distill run --executor ray``: the grid's plan (harness_plugins.plan) walked as Ray tasks.
+"""``cot-distill run --executor ray``: the grid's plan (harness_plugins.grid.plan) walked as Ray tasks.
 
 Every step that has work left is one task with the grid's ``resources`` (``num_cpus``,
 ``num_gpus``), started after the tasks of the steps it needs (their ObjectRefs are its
 arguments): a pre student, then its attribution file, then the key-token cells; every
 other cell runs as soon as a node has room. A task runs ``cell.run_step``, the same
 function the sequential executor calls, under a claim on its step
-(harness_plugins.claim), so two workers never write one folder.
+(harness_plugins.grid.claim), so two workers never write one folder.
 
 Before any step starts, each a one-line error: Ray not installed, an address that does
 not answer, resources no node has, a run folder some node does not share with the
@@ -25,11 +25,12 @@ from pathlib import Path
 
 from cot_tasks.errors import DataError
 from cot_tasks.grid_files import RunRecord
-from harness_plugins.cell import finished, needed, run_step
-from harness_plugins.claim import Owner, claimed
-from harness_plugins.grid import finish, prepare
-from harness_plugins.grid_config import CellResources, GridConfig
-from harness_plugins.plan import Plan, Step
+from harness_plugins.grid.cell import finished
+from harness_plugins.grid.claim import Owner, claimed
+from harness_plugins.grid.config import CellResources, GridConfig
+from harness_plugins.grid.plan import Plan, Step
+from harness_plugins.grid.run import finish, prepare
+from harness_plugins.grid.steps import needed, run_step
 
 MAX_RETRIES = 3
 

@@ -19,8 +19,8 @@ from cot_tasks.io import write_files_atomic
 from cot_tasks.names import PROTOCOL, Pass, passes_for
 from cot_tasks.prompts import CF, MCF, check_formulation
 from cot_tasks.records import FACTS
-from harness_plugins.compare import dataset_of_task
-from harness_plugins.results import split_key
+from harness_plugins.lmeval.results import split_key
+from harness_plugins.report.compare import dataset_of_task
 from trainers.config import read_run_record
 
 SAMPLE = "sample"
@@ -97,7 +97,7 @@ def render_model_card(checkpoint_dir: str | Path, run_info: Mapping[str, Any], r
     dataset, condition, student = (str(run_info[k]) for k in ("dataset", "condition", "student"))
     if dataset not in FACTS:
         raise DataError(f"unknown dataset {dataset!r} (known: {', '.join(FACTS)})", field="dataset")
-    # run.json carries it for CF cells only (harness_plugins.cell): absent is MCF.
+    # run.json carries it for CF cells only (harness_plugins.grid.cell): absent is MCF.
     try:
         formulation = check_formulation(str(run_info.get("formulation", MCF)))
     except DataError as err:

@@ -1,6 +1,6 @@
 """``cot-distill report RUN_DIR``: a grid's runs as report.md, report.csv and report.png.
 
-Reading is ``harness_plugins.runs``, the statistics ``harness_plugins.aggregate``
+Reading is ``harness_plugins.report.runs``, the statistics ``harness_plugins.report.aggregate``
 and ``stats``; this module only renders. Every comparison stays within one formulation
 and metric: ``acc`` (the label letter with the highest log-likelihood where the student
 commits to its answer) and ``exact_match`` (the label in its greedy output) are reported
@@ -22,10 +22,11 @@ from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.io import write_files_atomic
 from cot_tasks.names import JUDGED_METRICS, PROTOCOL
 from cot_tasks.prompts import MCF
-from harness_plugins import claims, stats
-from harness_plugins.aggregate import Cell, Comparison, aggregate
-from harness_plugins.figures import curves_figure, deltas_figure, has_cf, scores_figure, to_png
-from harness_plugins.runs import RunDirs, Training, load_grid, load_training, run_dirs, unfinished_cells
+from harness_plugins import claims
+from harness_plugins.report import stats
+from harness_plugins.report.aggregate import Cell, Comparison, aggregate
+from harness_plugins.report.figures import curves_figure, deltas_figure, has_cf, scores_figure, to_png
+from harness_plugins.report.runs import RunDirs, Training, load_grid, load_training, run_dirs, unfinished_cells
 
 REPORT_FILES = ("report.md", "report.csv", "report.png", "report_deltas.png", "report_curves.png")
 # What each figure shows, as report.md names it (a figure with nothing to draw is not written).
