@@ -3,8 +3,8 @@
 All three attribute log p(gold label | prompt + rationale + "\\nAnswer:") to the
 input embeddings with LayerIntegratedGradients, the same model, steps and
 baseline: (a) ours, the prompt run once and its keys/values reused at every step
-(``attribute_batch(reuse_prompt=True)``); (b) the batched full-sequence path it
-replaces (``reuse_prompt=False``); (c) the plain loop one writes first: one example
+(the ``integrated_gradients`` method, ``trainers.attribution_ig.IntegratedGradients``); (b) the batched
+full-sequence path it replaces (``reuse_prompt=False``); (c) the plain loop one writes first: one example
 per call, the full model forward (vocabulary-sized logits at every position).
 Reports examples/s of each, the ratios, and completeness (sum of attributions vs
 F(input) - F(baseline)) as the median relative error, with the machine load.
@@ -88,15 +88,15 @@ def plain_loop(model, items, steps, baseline_id, device):
     return errors
 
 
-def batched(model, items, steps, pad_id, baseline_id, device, batch_size, reuse_prompt=True):
-    from trainers.attribution import attribute_batch, completeness_error
+def batched(model, tokenizer, items, steps, device, batch_size, reuse_prompt=True):
+    """The attribution method as ``cot-distill attribute`` runs it: examples sorted by length, the pad baseline."""
+    from trainers.attribution_ig import IntegratedGradients
 
+    score = IntegratedGradients(steps, "pad", reuse_prompt=reuse_prompt).scorer(model, tokenizer, device)
     items = sorted(items, key=lambda it: len(it.input_ids))
     errors = []
     for i in range(0, len(items), batch_size):
-        results = attribute_batch(model, items[i: i + batch_size], steps=steps, pad_id=pad_id,
-                                  baseline_id=baseline_id, device=device, reuse_prompt=reuse_prompt)
-        errors += [completeness_error(r) for r in results]
+        errors += [r.completeness_error for r in score(items[i: i + batch_size])]
     return errors
 
 
@@ -134,12 +134,13 @@ def main(argv=None) -> int:
     lengths = [len(it.input_ids) for it in items]
 
     runs = {
-        "(a) prompt cached (ours)": lambda: batched(model, items, args.steps, pad, pad, args.device, args.batch_size),
-        "(b) batched, full sequence": lambda: batched(model, items, args.steps, pad, pad, args.device,
+        "(a) prompt cached (ours)": lambda: batched(model, tokenizer, items, args.steps, args.device,
+                                                    args.batch_size),
+        "(b) batched, full sequence": lambda: batched(model, tokenizer, items, args.steps, args.device,
                                                       args.batch_size, reuse_prompt=False),
         "(c) per-example captum loop": lambda: plain_loop(model, items, args.steps, pad, args.device),
     }
-    batched(model, items[:2], args.steps, pad, pad, args.device, 2)  # warm-up
+    batched(model, tokenizer, items[:2], args.steps, args.device, 2)  # warm-up
     load = [Path("/proc/loadavg").read_text().split()[0]]
     speed, errors = {}, {}
     for name, run in runs.items():

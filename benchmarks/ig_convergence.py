@@ -51,8 +51,9 @@ def main() -> int:
     from cot_tasks.data import load_split
     from cot_tasks.rationales import read_rationales
     from cot_tasks.rationales.keytokens import rank
-    from trainers.attribution import attribute_batch, baseline_token_id, completeness_error, encode
-    from trainers.model import load_causal_lm, pad_id
+    from trainers.attribution import encode
+    from trainers.attribution_ig import IntegratedGradients
+    from trainers.model import load_causal_lm
     from trainers.students import resolve_student
 
     tok, model = load_causal_lm(resolve_student(args.model), "cpu", role="attribution")
@@ -66,17 +67,16 @@ def main() -> int:
     print(f"baseline      steps  median gap  median error  max error  top-{args.k} kept  same top-{args.k}  seconds"
           f"   (gap: F(x) - F(baseline) in nats; top-{args.k} against {reference} steps)")
     for baseline in args.baselines:
-        base_id = baseline_token_id(tok, baseline)
         rows = {}
         for steps in args.steps:
+            score = IntegratedGradients(steps, baseline, internal_batch_size=64).scorer(model, tok, "cpu")
             started = time.perf_counter()
             errors, tops, gaps = [], [], []
             for i in range(0, len(items), 4):
-                results = attribute_batch(model, items[i: i + 4], steps=steps, pad_id=pad_id(tok), device="cpu",
-                                          baseline_id=base_id, internal_batch_size=64)
-                errors += [completeness_error(r) for r in results]
-                gaps += [r["f_input"] - r["f_baseline"] for r in results]
-                tops += [set(rank(r["scores"])[: args.k]) for r in results]
+                results = score(items[i: i + 4])
+                errors += [r.completeness_error for r in results]
+                gaps += [r.values["f_input"] - r.values["f_baseline"] for r in results]
+                tops += [set(rank(r.scores)[: args.k]) for r in results]
             rows[steps] = (errors, tops, statistics.median(gaps), time.perf_counter() - started)
         for steps in args.steps:
             errors, tops, gap, seconds = rows[steps]

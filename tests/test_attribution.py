@@ -1,4 +1,5 @@
-"""Integrated-gradients key tokens: encoding, shapes, completeness, batching, resume, conditions."""
+"""Key-token attribution: encoding, integrated gradients (shapes, completeness, batching), resume, conditions,
+and the method seam (the registry, ``method`` in every record)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,9 @@ def test_attribution_shapes_completeness_batching_and_resume(tiny_checkpoint, sa
     assert report.attributed == 6 and report.median_completeness_error < 0.05
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     for row in rows:
+        # Each record names its method and that method's settings, after the example's own numbers.
+        assert list(row)[-5:] == ["f_baseline", "completeness_error", "method", "steps", "baseline"]
+        assert (row["method"], row["steps"], row["baseline"]) == ("integrated_gradients", 8, "pad")
         assert len(row["tokens"]) == len(row["token_ids"]) == len(row["scores"]) > 0
         assert len(row["top_indices"]) == 3 and row["top_tokens"] == [row["tokens"][i] for i in row["top_indices"]]
         gap = row["f_input"] - row["f_baseline"]
@@ -140,7 +144,8 @@ def test_attribution_file_from_another_tokenizer(tiny_checkpoint, sample_setup, 
     out = tmp_path / "other.jsonl"
     out.write_text(json.dumps(attribution_record(id="zz", dataset="obqa", rationale="a", token_ids=[1],
                                                  spans=[(0, 1)], scores=[0.5], k=1, model="gpt2",
-                                                 tokenizer_fingerprint="0123456789abcdef")) + "\n")
+                                                 tokenizer_fingerprint="0123456789abcdef",
+                                                 method="integrated_gradients")) + "\n")
     with pytest.raises(DataError) as err:
         run_attribution(_config(tiny_checkpoint, rationales, out), examples)
     message = str(err.value)
@@ -200,7 +205,7 @@ def test_key_tokens_are_cut_from_the_rationale_by_character_spans(styles, style,
     path = tmp_path / "a.jsonl"
     path.write_text(json.dumps(attribution_record(
         id=EX.id, dataset="obqa", rationale=enc.text, token_ids=[enc.input_ids[p] for p in enc.rationale],
-        spans=enc.spans, scores=[0.0] * n, k=3, model="m", tokenizer_fingerprint="fp")) + "\n")
+        spans=enc.spans, scores=[0.0] * n, k=3, model="m", tokenizer_fingerprint="fp", method="m")) + "\n")
     row = read_attributions(path)[EX.id]
     assert row.gap is None and row.completeness_error is None  # a file without F values reads as not recorded
     assert span_text(row, HARD, range(n)) == HARD
@@ -324,3 +329,110 @@ def test_a_remote_code_model_is_attributed_only_with_trust_remote_code(tiny_chec
     assert main(args + ["--trust-remote-code"]) == 0
     assert "1 attributed" in capsys.readouterr().out
     assert seen == [("AutoTokenizer", True), ("AutoModelForCausalLM", True)]
+
+
+def _record(id="q1", **kw):
+    base = dict(id=id, dataset="obqa", rationale="ab", token_ids=[1, 2], spans=[(0, 1), (1, 2)], scores=[0.5, 0.1],
+                k=1, model="m", tokenizer_fingerprint="fp", method="integrated_gradients",
+                settings={"steps": 8, "baseline": "pad"})
+    return attribution_record(**{**base, **kw})
+
+
+def test_a_record_without_method_is_integrated_gradients(tmp_path):
+    # Every file from before the key was made by integrated gradients: it reads, and resumes, as that.
+    old = _record()
+    del old["method"]
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(old) + "\n" + json.dumps(_record("q2")) + "\n")
+    rows = read_attributions(path, method="integrated_gradients", settings={"steps": 8, "baseline": "pad"})
+    assert {row.method for row in rows.values()} == {"integrated_gradients"}
+    from trainers.attribution import AttributionConfig, IntegratedGradients
+
+    assert IntegratedGradients.name == AttributionConfig.method == "integrated_gradients"
+
+
+@pytest.mark.parametrize(("asked", "field", "words"), [
+    (dict(method="gradient_x_input", settings={}), "method",
+     "made with the attribution method integrated_gradients, this run asks for gradient_x_input"),
+    (dict(method="integrated_gradients", settings={"steps": 8, "baseline": "eos"}), "baseline",
+     "made with integrated_gradients baseline='pad', this run asks for baseline='eos'"),
+])
+def test_resuming_with_another_method_or_settings_is_refused(tmp_path, asked, field, words):
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(_record()) + "\n")
+    with pytest.raises(DataError) as err:
+        read_attributions(path, **asked)
+    message = str(err.value)
+    assert message.startswith(f"{path}:1: field '{field}'") and words in message and "\n" not in message
+    # Read for training (no method asked), one file holds one method.
+    path.write_text(json.dumps(_record()) + "\n" + json.dumps(_record("q2", method="other", settings={})) + "\n")
+    with pytest.raises(DataError, match="mixes attribution methods"):
+        read_attributions(path)
+
+
+def test_method_option_and_registry(tiny_checkpoint, sample_setup, tmp_path, capsys):
+    from harness_plugins.cli import build_parser, main
+    from trainers.attribution import METHODS, IntegratedGradients, run_attribution
+
+    assert METHODS == {"integrated_gradients": IntegratedGradients}
+    args = build_parser().parse_args(["attribute", "--model", "m", "--dataset", "obqa", "--rationales", "r",
+                                      "--out", "o"])
+    assert args.method == "integrated_gradients"
+    examples, rationales = sample_setup
+    out = tmp_path / "cli.jsonl"
+    assert main(["attribute", "--model", str(tiny_checkpoint), "--dataset", "obqa", "--rationales", str(rationales),
+                 "--out", str(out), "--steps", "4", "--limit", "1", "--device", "cpu",
+                 "--method", "integrated_gradients"]) == 0
+    assert json.loads(out.read_text())["method"] == "integrated_gradients"
+    capsys.readouterr()
+    with pytest.raises(DataError, match=r"unknown attribution method 'nope' \(one of integrated_gradients\)"):
+        run_attribution(_config(tiny_checkpoint, rationales, tmp_path / "x.jsonl", method="nope"), examples)
+    # The same file resumed with other steps is refused before any example is scored.
+    with pytest.raises(DataError, match="made with integrated_gradients steps=4, this run asks for steps=8"):
+        run_attribution(_config(tiny_checkpoint, rationales, out), examples)
+
+
+def test_another_method_runs_through_the_seam(tiny_checkpoint, sample_setup, tmp_path, monkeypatch):
+    """A method registered in METHODS is all it takes: its name and settings land in every record."""
+    from trainers import attribution
+    from trainers.attribution_method import AttributionMethod, Scored
+
+    class TokenId(AttributionMethod):  # scores each rationale token by its id, times a setting
+        name = "token_id"
+
+        def __init__(self, scale):
+            self.scale = scale
+
+        @classmethod
+        def from_config(cls, config):
+            return cls(scale=config.k)
+
+        def settings(self):
+            return {"scale": self.scale}
+
+        def scorer(self, model, tokenizer, device):
+            assert not any(p.requires_grad for p in model.parameters())
+
+            def score(items):
+                return [Scored([self.scale * it.input_ids[p] for p in it.rationale], values={"n": len(it.rationale)})
+                        for it in items]
+
+            return score
+
+    monkeypatch.setitem(attribution.METHODS, "token_id", TokenId)
+    examples, rationales = sample_setup
+    out = tmp_path / "ids.jsonl"
+    report = attribution.run_attribution(_config(tiny_checkpoint, rationales, out, method="token_id", limit=4),
+                                         examples)
+    assert report.attributed == 4 and report.median_completeness_error is None
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    for row in rows:
+        assert (row["method"], row["scale"], row["completeness_error"], row["n"]) == ("token_id", 3, None,
+                                                                                      len(row["tokens"]))
+        assert row["scores"] == [3 * t for t in row["token_ids"]] and "steps" not in row
+    assert {row.method for row in read_attributions(out).values()} == {"token_id"}
+    # Resumed by the same method it adds the rest; integrated gradients is refused on its file.
+    again = attribution.run_attribution(_config(tiny_checkpoint, rationales, out, method="token_id"), examples)
+    assert (again.done_before, again.attributed) == (4, 2)
+    with pytest.raises(DataError, match="made with the attribution method token_id"):
+        attribution.run_attribution(_config(tiny_checkpoint, rationales, out), examples)

@@ -1,19 +1,12 @@
-"""Key tokens of a rationale by integrated gradients (``cot-distill attribute``).
+"""Key tokens of a rationale (``cot-distill attribute``): examples in, one attribution record per example out.
 
-For each training example we score F = log p(gold label | prompt + " " +
-rationale + "\\nAnswer:") -- the ``pre`` target layout; in the cloze formulation the label is the
-gold answer text, all its tokens -- and attribute F to
-the input embeddings with captum's LayerIntegratedGradients. The baseline
-replaces only the rationale tokens (by the pad or eos embedding), so prompt and
-cue get zero attribution and the rationale scores sum to F(input) - F(baseline).
-
-Speed comes from doing many examples per forward: examples are sorted by
-length, right-padded with an attention mask, and each captum call runs
-``batch_size`` examples x ``steps`` interpolation points (chunked by
-``internal_batch_size``). The prompt, the same at every step, runs once and its
-keys and values are reused (:mod:`trainers.prompt_cache`). Only the label
-positions go through the LM head, so the vocabulary-sized logits never exist
-for the whole sequence.
+For each training example with a rationale, prompt + " " + rationale + "\\nAnswer:" + gold label (the ``pre``
+target layout; in the cloze formulation the label is the gold answer text, all its tokens) is tokenized in
+one go (:func:`encode`), examples are sorted by length and batched, and the method named by
+``AttributionConfig.method`` scores each rationale token (:mod:`trainers.attribution_method`, the interface;
+:data:`METHODS`, the registry). Integrated gradients with the prompt's keys and values reused is the one
+method (:mod:`trainers.attribution_ig`). The file is JSON lines, resumable; each record names its method and
+settings, and a file is resumed only by the same ones.
 """
 
 from __future__ import annotations
@@ -36,36 +29,21 @@ from cot_tasks.rationales.keytokens import (
 )
 from cot_tasks.records import Example
 from cot_tasks.targets import make_target
+from trainers.attribution_ig import (  # noqa: F401 (where benchmarks and tests import them from)
+    BASELINE_HELP,
+    IntegratedGradients,
+    attribute_batch,
+    baseline_token_id,
+    check_baseline,
+    collate,
+    completeness_error,
+    label_logprob,
+)
+from trainers.attribution_method import AttributionMethod
 from trainers.config import option
 
-BASELINE_HELP = ("what replaces the rationale tokens at the path's start: pad, eos, or token:TEXT, one student "
-                 "token (token: the = ' the'). Where pad/eos is also the model's bos (SmolLM2: <|endoftext|>, a "
-                 "likely attention sink) the path is near-singular and the integral does not converge; check the "
-                 "completeness error")
-
-
-def check_baseline(baseline: str) -> None:
-    """A baseline name is pad, eos or token:TEXT with some text."""
-    if baseline in ("pad", "eos") or (baseline.startswith("token:") and baseline[len("token:"):]):
-        return
-    raise DataError(f"unknown baseline {baseline!r} (pad, eos or token:TEXT, e.g. 'token: the')")
-
-
-def baseline_token_id(tokenizer: Any, baseline: str) -> int:
-    """The token id that replaces each rationale token at the path's start."""
-    check_baseline(baseline)
-    if baseline.startswith("token:"):
-        text = baseline[len("token:"):]
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise DataError(f"baseline {baseline!r}: {text!r} is {len(ids)} tokens of this student, not one")
-        return ids[0]
-    from trainers.model import pad_id
-
-    token_id = pad_id(tokenizer) if baseline == "pad" else tokenizer.eos_token_id
-    if token_id is None:
-        raise DataError(f"the tokenizer has no {baseline} token; use another baseline")
-    return token_id
+# The attribution methods by name (AttributionConfig.method): adding one is its module and a line here.
+METHODS: dict[str, type[AttributionMethod]] = {IntegratedGradients.name: IntegratedGradients}
 
 
 @dataclass(frozen=True)
@@ -80,10 +58,11 @@ class AttributionConfig:
     split: str = option("train", "the split whose questions are used")
     source: str = option(DEFAULT_SOURCE, "where the questions come from: hub, sample, or a directory of the "
                                          "original files")
+    method: str = option(IntegratedGradients.name, f"how rationale tokens are scored: {', '.join(METHODS)}")
     steps: int = option(20, "integrated-gradients points on the path")
     baseline: str = option("pad", BASELINE_HELP)
     k: int = option(10, "top tokens recorded per example (for inspection)")
-    batch_size: int = option(8, "examples per captum call")
+    batch_size: int = option(8, "examples scored together (integrated gradients: per captum call)")
     # 64 bounds memory (SmolLM2, 8 examples x 32 steps at once: 17 GB) and is faster on a CPU than one large
     # forward (3.75 vs 5.78 s an example, measured).
     internal_batch_size: int | None = option(64, "rows (examples x steps) per forward: bounds memory "
@@ -150,92 +129,11 @@ def encode(example: Example, rationale_text: str, tokenizer: Any, formulation: s
     return Encoded(example.id, list(enc["input_ids"]), rationale, label, normalise(rationale_text), tuple(chars))
 
 
-def label_logprob(model: Any):
-    """F(input_ids, ...) -> log p(gold label tokens), one value per row.
-
-    Runs the base model and applies the LM head only at the positions that
-    predict the label, instead of materialising (rows x length x vocab) logits.
-    """
-    import torch
-
-    from trainers.model import head_logits
-
-    def forward(input_ids, attention_mask, label_pos, label_ids, label_mask):
-        hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
-        logp = torch.log_softmax(head_logits(model, hidden[rows, label_pos - 1]).float(), dim=-1)
-        picked = logp.gather(-1, label_ids[..., None]).squeeze(-1)
-        return (picked * label_mask).sum(-1)
-
-    return forward
-
-
-def collate(items: Sequence[Encoded], pad_id: int, baseline_id: int, device: str):
-    """Right-padded ids, attention mask, baseline ids (rationale -> baseline token) and label indices."""
-    import torch
-
-    from trainers.data import right_pad
-
-    n, width = len(items), max(len(it.label) for it in items)
-    ids, mask = right_pad([it.input_ids for it in items], pad_id)
-    label_pos = torch.ones((n, width), dtype=torch.long)
-    label_mask = torch.zeros((n, width))
-    for row, it in enumerate(items):
-        label_pos[row, : len(it.label)] = torch.tensor(it.label)
-        label_mask[row, : len(it.label)] = 1
-    base = ids.clone()
-    for row, it in enumerate(items):
-        base[row, it.rationale] = baseline_id
-    label_ids = ids.gather(1, label_pos)
-    extra = tuple(t.to(device) for t in (mask, label_pos, label_ids, label_mask))
-    return ids.to(device), base.to(device), extra
-
-
-def attribute_batch(model: Any, items: Sequence[Encoded], *, steps: int, pad_id: int, baseline_id: int,
-                    device: str, internal_batch_size: int | None = None,
-                    reuse_prompt: bool = True) -> list[dict[str, Any]]:
-    """Scores per rationale token for several examples in one captum call, plus F(x), F(baseline).
-
-    ``reuse_prompt``: run the prompt once and every step over the rationale, cue and label only
-    (:mod:`trainers.prompt_cache`; not for sliding-window models, see ``prompt_cache.supported``); the
-    prompt's attributions are zero either way (input equals baseline there), so the scores are the full
-    sequence's up to float rounding.
-    """
-    import torch
-    from captum.attr import LayerIntegratedGradients
-
-    from trainers import prompt_cache
-
-    if reuse_prompt and prompt_cache.supported(model):
-        (prefix, prefix_mask), (ids, base), extra = prompt_cache.split(items, pad_id, baseline_id, device)
-        extra = extra + prompt_cache.prefix_kv(model, prefix, prefix_mask)
-        forward = prompt_cache.suffix_logprob(model)
-        offsets = [it.rationale[0] for it in items]  # suffix column 0 is this input position
-    else:
-        ids, base, extra = collate(items, pad_id, baseline_id, device)
-        forward = label_logprob(model)
-        offsets = [0] * len(items)
-    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
-    attributions = lig.attribute(ids, baselines=base, additional_forward_args=extra, n_steps=steps,
-                                 internal_batch_size=internal_batch_size)
-    with torch.no_grad():
-        f_input, f_base = forward(ids, *extra), forward(base, *extra)
-    per_token = attributions.sum(-1).detach().float().cpu()
-    out = []
-    for row, (it, offset) in enumerate(zip(items, offsets)):
-        out.append({
-            "scores": per_token[row, [p - offset for p in it.rationale]].tolist(),
-            "total": float(per_token[row].sum()),  # all positions: the completeness check uses this
-            "f_input": float(f_input[row]),
-            "f_baseline": float(f_base[row]),
-        })
-    return out
-
-
-def completeness_error(result: dict[str, Any]) -> float:
-    """|sum of attributions - (F(x) - F(baseline))| / |F(x) - F(baseline)|."""
-    gap = result["f_input"] - result["f_baseline"]
-    return abs(result["total"] - gap) / max(abs(gap), 1e-8)
+def attribution_method(config: AttributionConfig) -> AttributionMethod:
+    """The method ``config`` names, its settings read and checked (one-line DataErrors)."""
+    if config.method not in METHODS:
+        raise DataError(f"unknown attribution method {config.method!r} (one of {', '.join(METHODS)})")
+    return METHODS[config.method].from_config(config)
 
 
 def run_attribution(config: AttributionConfig, examples: Sequence[Example] | None = None,
@@ -244,10 +142,11 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     import statistics
 
     from cot_tasks.rationales.format import read_rationales
-    from trainers.model import load_causal_lm, pad_id, pick_device
+    from trainers.model import load_causal_lm, pick_device
     from trainers.students import resolve_student
 
-    check_baseline(config.baseline)
+    method = attribution_method(config)
+    settings = method.settings()
     check_at_least(config, steps=2, batch_size=1, k=1, internal_batch_size=1, limit=1, max_length=2)
     if examples is None:
         from cot_tasks.data import load_split
@@ -266,7 +165,8 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
         raise DataError("attribution needs a fast tokenizer (for token offsets)", path=config.model)
     fingerprint = tokenizer_fingerprint(tokenizer)
     repaired = repair_tail(config.out)
-    done = read_attributions(config.out, fingerprint) if Path(config.out).is_file() else {}
+    done = read_attributions(config.out, fingerprint, method=method.name,
+                             settings=settings) if Path(config.out).is_file() else {}
 
     todo, skipped_long, missing = [], 0, 0
     for ex in examples:
@@ -283,28 +183,26 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
         todo.append(enc)
     # Similar lengths share a batch, so little compute goes to padding.
     todo.sort(key=lambda it: len(it.input_ids))
-    pad = pad_id(tokenizer)
+    for p in model.parameters():
+        p.requires_grad_(False)  # gradients, where a method takes them, are w.r.t. the embeddings only
     try:
-        baseline_id = baseline_token_id(tokenizer, config.baseline)
+        score = method.scorer(model, tokenizer, device)
     except DataError as err:
         raise DataError(str(err), path=config.model) from None
     errors = []
-    for p in model.parameters():
-        p.requires_grad_(False)  # gradients are needed w.r.t. the embeddings only
     with stage_bar(len(todo), f"attribute {config.dataset} {config.split}", unit="ex") as bar:
         for i in range(0, len(todo), config.batch_size):
             batch = todo[i: i + config.batch_size]
-            results = attribute_batch(model, batch, steps=config.steps, pad_id=pad, baseline_id=baseline_id,
-                                      device=device, internal_batch_size=config.internal_batch_size)
             rows = []
-            for it, res in zip(batch, results):
-                errors.append(completeness_error(res))
+            for it, res in zip(batch, score(batch), strict=True):
+                if res.completeness_error is not None:
+                    errors.append(res.completeness_error)
+                error = None if res.completeness_error is None else round(res.completeness_error, 6)
                 rows.append(attribution_record(
                     id=it.id, dataset=config.dataset, rationale=it.text, spans=it.spans,
-                    token_ids=[it.input_ids[p] for p in it.rationale], scores=res["scores"], k=config.k,
-                    model=config.model, tokenizer_fingerprint=fingerprint,
-                    f_input=res["f_input"], f_baseline=res["f_baseline"],
-                    completeness_error=round(errors[-1], 6), steps=config.steps, baseline=config.baseline))
+                    token_ids=[it.input_ids[p] for p in it.rationale], scores=res.scores, k=config.k,
+                    model=config.model, tokenizer_fingerprint=fingerprint, **res.values,
+                    completeness_error=error, method=method.name, settings=settings))
             append_attributions(config.out, rows)
             bar.update(len(batch))
     return AttributionReport(
