@@ -424,3 +424,26 @@ def test_a_bf16_grid_stops_before_any_work_where_bf16_is_only_emulated(tmp_path,
         assert main(["run", str(config)]) == 0
         monkeypatch.setattr(grid_module, "bf16_is_fast", lambda device: False)
         assert main(["run", str(config)]) == 0  # finished: nothing left to run in bf16, so nothing refused
+
+
+def test_the_grid_compares_the_attribution_method(tmp_path):
+    """What made an attribution file includes its method: files made before the key (integrated gradients) keep
+    matching the default, a file or cell of another method is refused, never mixed in."""
+    from dataclasses import replace
+
+    from harness_plugins.grid.attribution_step import check_attribution_file
+    from harness_plugins.grid.cell import attribution_made_by
+    from harness_plugins.grid.config import AttributionOptions
+    from harness_plugins.grid.plan import Cell
+
+    grid = GridConfig.from_dict({"conditions": ["keytokens_post:5"], "datasets": ["csqa"]})
+    pre = Cell("csqa", "pre", "tiny", 0)
+    assert "method" not in attribution_made_by(plan(grid), pre)  # as every .done.json made before the key
+    other = replace(grid, attribution=AttributionOptions(method="token_id"))
+    assert attribution_made_by(plan(other), pre)["method"] == "token_id"
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"model": "m", "steps": 20, "baseline": "pad"}) + "\n")  # no method: IG
+    check_attribution_file(path, "m", AttributionOptions())
+    with pytest.raises(DataError, match="made with other method"):
+        check_attribution_file(path, "m", AttributionOptions(method="token_id"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cot_tasks.errors import DataError
 from cot_tasks.grid_files import AttributionDone, read_done, write_done
+from cot_tasks.rationales.keytokens import DEFAULT_METHOD
 from harness_plugins.grid.cell import attribution_made_by, cell_config, finished, train_cell
 from harness_plugins.grid.config import AttributionOptions
 from harness_plugins.grid.plan import Cell, Plan
@@ -24,8 +25,8 @@ def check_attribution_file(path: Path, model: str, options: AttributionOptions) 
         made = json.loads(first)
     except json.JSONDecodeError:
         return  # a torn first line: run_attribution drops and redoes it
-    want = {"model": model, "steps": options.steps, "baseline": options.baseline}
-    changed = sorted(k for k, v in want.items() if made.get(k) != v)
+    want = {"model": model, "method": options.method, "steps": options.steps, "baseline": options.baseline}
+    changed = sorted(k for k, v in want.items() if made.get(k, DEFAULT_METHOD if k == "method" else None) != v)
     if changed:
         raise DataError(f"made with other {', '.join(changed)} than the grid now asks for; delete it to redo it",
                         path=path)
@@ -53,7 +54,8 @@ def attribute(plan: Plan, pre: Cell) -> Path:
     check_attribution_file(path, model, grid.attribution)
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
-        source=grid.source, steps=grid.attribution.steps, baseline=grid.attribution.baseline,
+        source=grid.source, method=grid.attribution.method, steps=grid.attribution.steps,
+        baseline=grid.attribution.baseline,
         device=grid.eval.device, limit=grid.train.get("limit"), formulation=pre.formulation))
     print(f"[{pre.dataset}] attributions {report.line()}", flush=True)
     errors = [r.completeness_error for r in read_attributions(path).values() if r.completeness_error is not None]

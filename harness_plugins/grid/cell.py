@@ -12,6 +12,7 @@ from cot_tasks.errors import DataError
 from cot_tasks.grid_files import RunRecord, Score, read_done, read_run, write_run
 from cot_tasks.io import write_atomic
 from cot_tasks.names import GEN_TASKS, invalid_key, passes_for, tasks_for
+from cot_tasks.rationales.keytokens import DEFAULT_METHOD
 from cot_tasks.train_log import TRAIN_LOG
 from harness_plugins.grid.config import GridConfig
 from harness_plugins.grid.plan import Cell, Plan, pre_cell
@@ -67,7 +68,8 @@ def _finished(plan: Plan, cell: Cell) -> RunRecord | None:
                         f"{', '.join(changed)}); give the grid another output folder", path=path)
     if uses_attribution_scores(cell.condition):
         want, made = attribution_made_by(plan, pre_cell(cell)), row.attributions_made_by or {}
-        changed = sorted(k for k in ("steps", "baseline") if made.get(k) != want[k])
+        changed = sorted(k for k in ("method", "steps", "baseline")
+                         if made.get(k, DEFAULT_METHOD if k == "method" else None) != want.get(k, DEFAULT_METHOD))
         if changed:
             raise DataError(f"this cell was trained on key tokens attributed with other settings than the grid now "
                             f"asks for (differs in: attribution.{', attribution.'.join(changed)}); give the grid "
@@ -105,7 +107,7 @@ def eval_settings_changed(grid: GridConfig, eval_dir: Path, tasks: list[str]) ->
 
 
 def attribution_made_by(plan: Plan, pre: Cell) -> dict:
-    """What decides an attribution file's scores: its model, IG settings and rationale file."""
+    """What decides an attribution file's scores: its model, method and settings, and rationale file."""
     from trainers.data import file_sha256
 
     grid, rationales = plan.grid, plan.rationales[pre.dataset]
@@ -115,7 +117,10 @@ def attribution_made_by(plan: Plan, pre: Cell) -> dict:
     made = {"model": plan.attribution_model(pre), "steps": grid.attribution.steps,
             "baseline": grid.attribution.baseline, "rationales_sha256": digest,
             "limit": grid.train.get("limit")}
-    # What the label is decides the score attributed; MCF files from before the cloze formulation lack the key.
+    # Files made before these keys lack them: integrated gradients, MCF.
+    if grid.attribution.method != DEFAULT_METHOD:
+        made["method"] = grid.attribution.method
+    # What the label is decides the score attributed.
     return made if pre.formulation == "mcf" else {**made, "formulation": pre.formulation}
 
 

@@ -45,8 +45,10 @@ class EvalConfig:
 
 @dataclass
 class AttributionOptions:
-    """Integrated gradients for key-token cells, with ``cot-distill attribute``'s defaults."""
+    """How key-token cells' rationale tokens are scored, with ``cot-distill attribute``'s defaults."""
 
+    # trainers.attribution.METHODS; steps and baseline are integrated gradients' settings.
+    method: str = AttributionConfig.method
     steps: int = AttributionConfig.steps
     # What the rationale tokens are replaced by at the path's start: pad | eos | token:TEXT.
     baseline: str = AttributionConfig.baseline
