@@ -64,15 +64,18 @@ def test_train_options_are_the_config_fields():
      lambda cls: cls(model="m", dataset="obqa", rationales=Path("r"), out=Path("o"), steps=8)),
     (["rationales", "generate", "--teacher", "t", "--dataset", "csqa", "--out", "o", "--do-sample"],
      lambda cls: cls(teacher="t", dataset="csqa", out=Path("o"), do_sample=True)),
+    (["lens", "ckpt", "--dataset", "quarel", "--out", "o", "--batch-size", "4"],
+     lambda cls: cls(dataset="quarel", out=Path("o"), batch_size=4)),
 ])
-def test_attribute_and_generate_options_are_their_config_fields(argv, make):
+def test_attribute_generate_and_lens_options_are_their_config_fields(argv, make):
     """Each default stated once, in the config: the parsed options rebuild the config the library would make."""
     from harness_plugins.cli.options import config_from_args
     from harness_plugins.grid.config import AttributionOptions
+    from harness_plugins.lens.config import LensOptions
     from trainers.attribution import AttributionConfig
     from trainers.teacher import GenerateConfig
 
-    cls = AttributionConfig if argv[0] == "attribute" else GenerateConfig
+    cls = {"attribute": AttributionConfig, "rationales": GenerateConfig, "lens": LensOptions}[argv[0]]
     assert config_from_args(cls, build_parser().parse_args(argv)) == make(cls)
     made = AttributionConfig(model="m", dataset="csqa", rationales=Path("r"), out=Path("o"))
     assert (AttributionOptions().steps, AttributionOptions().baseline) == (made.steps, made.baseline)

@@ -13,14 +13,16 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="folder for report.md/.csv/.png (default: RUN_DIR itself; required with several)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
+    p.add_argument("--resamples", type=int, default=None,
+                   help="bootstrap resamples (default: harness_plugins.report.stats.N_RESAMPLES)")
     p.set_defaults(func=_report)
 
 
 def _report(args) -> int:
     from harness_plugins.report.build import build_report
 
-    report = build_report(args.run_dir, args.out, seed=args.seed, n_resamples=args.resamples)
+    resamples = {} if args.resamples is None else {"n_resamples": args.resamples}
+    report = build_report(args.run_dir, args.out, seed=args.seed, **resamples)
     print(report.markdown)
     print("wrote " + ", ".join(map(str, report.paths)))
     return 0

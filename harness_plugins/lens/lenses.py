@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.progress import stage_iter
 from cot_tasks.prompts import render_prompt
 from cot_tasks.records import Example
+from harness_plugins.lens.config import TUNED_LIMIT, LensOptions
 from harness_plugins.lens.files import to_csv, to_png
 from trainers.config import read_run_record
 from trainers.model import (
@@ -242,15 +242,19 @@ class LensResult:
     paths: list[Path]
 
 
-def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = DEFAULT_SOURCE, split: str | None = None,
-             limit: int | None = None, out_dir: str | Path, tuned: bool = False,
-             tuned_limit: int | None = 512, batch_size: int = 16, device: str | None = None) -> LensResult:
+def run_lens(checkpoints: Sequence[str | Path], dataset: str, *, source: str = LensOptions.source,
+             split: str | None = LensOptions.split, limit: int | None = LensOptions.limit, out_dir: str | Path,
+             tuned: bool = LensOptions.tuned, tuned_limit: int | None = LensOptions.tuned_limit,
+             batch_size: int = LensOptions.batch_size, device: str | None = LensOptions.device) -> LensResult:
     """Score every checkpoint, then write ``lens_<dataset>.csv`` and ``.png`` into ``out_dir`` atomically."""
     from cot_tasks.data import EVAL_SPLIT, load_split
     from cot_tasks.io import write_files_atomic
 
     check_at_least(dict(limit=limit, tuned_limit=tuned_limit, batch_size=batch_size), limit=1, tuned_limit=1,
                    batch_size=1)
+    if tuned_limit is not None and not tuned:
+        raise DataError("--tuned-limit sizes the tuned lens's training: add --tuned, or leave it out")
+    tuned_limit = TUNED_LIMIT if tuned_limit is None else tuned_limit
     if tuned:
         _tuned_lens_module()  # fail before any model is loaded
     for ckpt in checkpoints:
