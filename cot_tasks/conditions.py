@@ -37,13 +37,12 @@ TOKEN_LEVEL_SUFFIX = "@tokens"
 class ConditionContext:
     """What some conditions need beyond one example.
 
-    ``pool``: ``{id: normalised rationale}`` of the training set (``other_post``).
-    ``tokenizer``: the student tokenizer (``@tokens`` variants, length-matched controls).
-    ``extras``: room for stage outputs later conditions need (e.g. attribution scores).
-    ``formulation``: what the label is, the gold letter (``mcf``) or the gold answer text (``cf``).
+    ``pool``: ``{id: normalised rationale}`` of the training set (``other_post``); ``tokenizer``: the student's
+    (``@tokens`` variants, length-matched controls); ``extras``: stage outputs later conditions need (attribution
+    scores); ``formulation``: the label is the gold letter (``mcf``) or the gold answer text (``cf``).
     """
 
-    pool: Mapping[str, str] = field(default_factory=dict)
+    pool: Mapping[str, str] = field(default_factory=dict)  # keytokens/random_post read extras["attributions"]
     tokenizer: Any = None
     token_level: bool = False
     extras: Mapping[str, Any] = field(default_factory=dict)
@@ -74,8 +73,6 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-# -- helpers ----------------------------------------------------------------
-
 def _student_tokenizer(name: str, ctx: ConditionContext):
     if ctx.tokenizer is None:
         raise DataError(f"condition '{name}' matches the rationale's length in student tokens "
@@ -96,8 +93,6 @@ def _post(example: Example, body: str, ctx: ConditionContext) -> Target:
 def _pre(example: Example, body: str, ctx: ConditionContext) -> Target:
     return Target(head="", body=body, tail=f"\n{ANSWER_CUE} {gold_label(example, ctx.formulation)}")
 
-
-# -- the conditions ---------------------------------------------------------
 
 def cond_none(example, rationale, rng, ctx, arg) -> Target:
     return Target(head=f"{TARGET_DELIMITER}{gold_label(example, ctx.formulation)}")
@@ -145,8 +140,6 @@ def cond_answer_masked_post(example, rationale, rng, ctx, arg) -> Target:
     rationale = controls.remove_answer(rationale, example.answer_text or "")
     return _post(example, " " + rationale if rationale else "", ctx)
 
-
-# -- key tokens (third finding): need ctx.extras["attributions"] from `cot-distill attribute` --
 
 def cond_keytokens_post(example, rationale, rng, ctx, arg) -> Target:
     from cot_tasks.rationales.keytokens import attribution_of, key_tokens
