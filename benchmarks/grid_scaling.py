@@ -65,8 +65,8 @@ def restamp(value, old: str, new: str):
 
 def grow(source: Path, out: Path, seeds: int) -> None:
     """``out``: the seed-0 grid in ``source`` copied to ``seeds`` seeds (no checkpoints: a rerun needs none)."""
+    from cot_tasks.grid_files import write_json
     from harness_plugins.grid.config import GridConfig  # noqa: F401  (the grid.json below is its asdict)
-    from trainers.run_folder import write_json
 
     shutil.rmtree(out, ignore_errors=True)
     (out / "runs").mkdir(parents=True)

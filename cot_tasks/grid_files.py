@@ -26,11 +26,13 @@ GRID_FILE = "grid.json"
 DONE_SUFFIX = ".done.json"
 
 
-def _write(path: Path, data: dict) -> None:
-    write_json_atomic(path, data, indent=2, sort_keys=True)  # the layout every run file uses
+def write_json(path: str | Path, data: dict) -> None:
+    """Atomic, in the one layout every run file uses (these, and the trainer's cot_distill.json)."""
+    write_json_atomic(path, data, indent=2, sort_keys=True)
 
 
-def _read(path: Path) -> Any:
+def read_json(path: str | Path) -> Any:
+    """A run file's JSON; broken JSON is one line naming the file and line (a missing file raises as usual)."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -117,11 +119,11 @@ def read_run(cell_dir: str | Path) -> RunRecord:
     path = Path(cell_dir) / RUN_FILE
     if not path.is_file():
         raise DataError("no run.json (not a finished grid run)", path=cell_dir)
-    return RunRecord.from_json(_read(path), path)
+    return RunRecord.from_json(read_json(path), path)
 
 
 def write_run(cell_dir: str | Path, record: RunRecord) -> None:
-    _write(Path(cell_dir) / RUN_FILE, record.to_json())
+    write_json(Path(cell_dir) / RUN_FILE, record.to_json())
 
 
 ATTRIBUTION_COUNTS = ("attributed", "skipped_long", "without_rationale", "median_completeness_error",
@@ -159,7 +161,7 @@ def read_done(attribution_file: str | Path) -> AttributionDone | None:
     the file is made again)."""
     path = done_path(attribution_file)
     try:
-        data = _read(path)
+        data = read_json(path)
     except (FileNotFoundError, DataError):
         return None
     if not isinstance(data, dict):
@@ -169,7 +171,7 @@ def read_done(attribution_file: str | Path) -> AttributionDone | None:
 
 
 def write_done(attribution_file: str | Path, done: AttributionDone) -> None:
-    _write(done_path(attribution_file), done.to_json())
+    write_json(done_path(attribution_file), done.to_json())
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def read_grid_file(run_dir: str | Path) -> GridFile | None:
     path = Path(run_dir) / GRID_FILE
     if not path.is_file():
         return None
-    data = _read(path)
+    data = read_json(path)
     try:
         return GridFile(list(data["datasets"]), list(data["conditions"]), list(data["students"]),
                         [int(s) for s in data["seeds"]], data.get("formulation", MCF), data)
@@ -198,4 +200,4 @@ def read_grid_file(run_dir: str | Path) -> GridFile | None:
 
 
 def write_grid_file(run_dir: str | Path, config: Mapping[str, Any]) -> None:
-    _write(Path(run_dir) / GRID_FILE, dict(config))
+    write_json(Path(run_dir) / GRID_FILE, dict(config))

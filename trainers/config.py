@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError
+from cot_tasks.grid_files import read_json
 from trainers.tiny import TinyConfig
 
 RUN_FILE = "cot_distill.json"
@@ -18,13 +18,10 @@ MIXED_PRECISION = ("no", "fp16", "bf16", "auto")  # accelerate's names; auto: bf
 
 def read_run_record(checkpoint: str | Path) -> dict | None:
     """A checkpoint's ``cot_distill.json`` (run identity, status, config, data hashes); None if absent."""
-    path = Path(checkpoint) / RUN_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(Path(checkpoint) / RUN_FILE)
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as err:
-        raise DataError(f"broken JSON ({err.msg})", path=path, line=err.lineno) from None
 
 
 def option(default=MISSING, help: str = "", **kw):

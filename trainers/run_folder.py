@@ -22,17 +22,13 @@ from pathlib import Path
 from typing import Iterator
 
 from cot_tasks.errors import DataError
-from cot_tasks.io import normal_modes, write_json_atomic
+from cot_tasks.grid_files import write_json
+from cot_tasks.io import normal_modes
 from cot_tasks.train_log import TRAIN_LOG
 from trainers.config import LOGS_DIR, RUN_FILE, TrainConfig, read_run_record
 
 STATE_DIR = ".train_state"
 INIT_DIR = ".student_init"
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Atomic, in the one layout every run file uses."""
-    write_json_atomic(path, data, indent=2, sort_keys=True)
 
 
 def check_output(out: Path, identity: dict) -> dict | None:
