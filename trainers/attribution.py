@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cot_tasks.conditions import ConditionContext, normalise
-from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError, check_at_least
 from cot_tasks.io import repair_tail
 from cot_tasks.progress import stage_bar
@@ -40,7 +39,7 @@ from trainers.attribution_ig import (  # noqa: F401 (where benchmarks and tests 
     label_logprob,
 )
 from trainers.attribution_method import AttributionMethod
-from trainers.config import option
+from trainers.config import option, source_option, split_option
 
 # The attribution methods by name (AttributionConfig.method): adding one is its module and a line here.
 METHODS: dict[str, type[AttributionMethod]] = {IntegratedGradients.name: IntegratedGradients}
@@ -55,9 +54,8 @@ class AttributionConfig:
     dataset: str = option(help="which dataset")
     rationales: Path = option(help="rationale file (JSON lines)")
     out: Path = option(help="attribution file to write (JSON lines; resumes)")
-    split: str = option("train", "the split whose questions are used")
-    source: str = option(DEFAULT_SOURCE, "where the questions come from: hub, sample, or a directory of the "
-                                         "original files")
+    split: str = split_option()
+    source: str = source_option()
     method: str = option(IntegratedGradients.name, f"how rationale tokens are scored: {', '.join(METHODS)}")
     steps: int = option(20, "integrated-gradients points on the path")
     baseline: str = option("pad", BASELINE_HELP)

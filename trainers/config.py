@@ -30,6 +30,19 @@ def option(default=MISSING, help: str = "", **kw):
     return field(default=default, metadata={"help": help}, **kw)
 
 
+# Where a command's questions come from, for the configs (and CLI options) that read a split of a dataset.
+SPLIT_HELP = "the split whose questions are used"
+SOURCE_HELP = "where the questions come from: hub, sample, or a directory of the original files"
+
+
+def split_option():
+    return option("train", SPLIT_HELP)
+
+
+def source_option():
+    return option(DEFAULT_SOURCE, SOURCE_HELP)
+
+
 @dataclass
 class TrainConfig:
     dataset: str = option("csqa", "csqa, obqa or quarel")

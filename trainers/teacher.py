@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cot_tasks.data import DEFAULT_SOURCE
 from cot_tasks.errors import DataError, ModelError, check_at_least
 from cot_tasks.io import append_rows
 from cot_tasks.progress import stage_bar
@@ -19,7 +18,7 @@ from cot_tasks.rationales.format import Rationale, resume_rationales
 from cot_tasks.rationales.parse import parse_answer, strip_answer_sentence
 from cot_tasks.rationales.teacher_prompts import PROMPT_VERSION, STOP_STRINGS, cut_continuation, teacher_prompt
 from cot_tasks.records import Example
-from trainers.config import option
+from trainers.config import option, source_option, split_option
 
 ENGINES = ("hf", "vllm")
 
@@ -31,9 +30,8 @@ class GenerateConfig:
     teacher: str = option(help="hub id or local checkpoint, e.g. mistralai/Mistral-7B-Instruct-v0.2")
     dataset: str = option(help="which dataset")
     out: Path = option(help="rationale file to write (JSON lines; resumes)")
-    split: str = option("train", "the split whose questions are used")
-    source: str = option(DEFAULT_SOURCE, "where the questions come from: hub, sample, or a directory of the "
-                                         "original files")
+    split: str = split_option()
+    source: str = source_option()
     limit: int | None = option(None, "only the first N questions")
     batch_size: int = option(8, "prompts per generate call")
     max_new_tokens: int = option(128, "longest rationale in teacher tokens")

@@ -9,14 +9,14 @@ from cot_tasks.rationales.filtering import KEEP
 from cot_tasks.rationales.published import FORMATS
 from cot_tasks.records import DATASETS
 from harness_plugins.cli.options import add_config_options, config_from_args
+from trainers.config import SOURCE_HELP, SPLIT_HELP
 from trainers.teacher import ENGINES, GenerateConfig
 
 
 def split_args(p) -> None:
     p.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset")
-    p.add_argument("--split", default="train", help="the split whose questions are used")
-    p.add_argument("--source", default=DEFAULT_SOURCE,
-                   help="where the questions come from: hub, sample, or a directory of the original files")
+    p.add_argument("--split", default="train", help=SPLIT_HELP)
+    p.add_argument("--source", default=DEFAULT_SOURCE, help=SOURCE_HELP)
 
 
 def register(sub) -> None:
