@@ -9,8 +9,7 @@ from pathlib import Path
 
 from cot_tasks.errors import DataError
 from cot_tasks.grid_files import AttributionDone, read_done, write_done
-from cot_tasks.rationales.keytokens import DEFAULT_METHOD
-from harness_plugins.grid.cell import attribution_made_by, cell_config, finished, train_cell
+from harness_plugins.grid.cell import attribution_made_by, attribution_settings, cell_config, finished, train_cell
 from harness_plugins.grid.config import AttributionOptions
 from harness_plugins.grid.plan import Cell, Plan
 
@@ -26,7 +25,8 @@ def check_attribution_file(path: Path, model: str, options: AttributionOptions) 
     except json.JSONDecodeError:
         return  # a torn first line: run_attribution drops and redoes it
     want = {"model": model, "method": options.method, "steps": options.steps, "baseline": options.baseline}
-    changed = sorted(k for k, v in want.items() if made.get(k, DEFAULT_METHOD if k == "method" else None) != v)
+    made = {"model": made.get("model"), **attribution_settings(made)}
+    changed = sorted(k for k, v in want.items() if made[k] != v)
     if changed:
         raise DataError(f"made with other {', '.join(changed)} than the grid now asks for; delete it to redo it",
                         path=path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any, Mapping
 
 from cot_tasks.conditions import condition_kind, needs_attributions, uses_attribution_scores
 from cot_tasks.errors import DataError
@@ -67,9 +68,9 @@ def _finished(plan: Plan, cell: Cell) -> RunRecord | None:
         raise DataError(f"this cell was trained with other settings than the grid now asks for (differs in: "
                         f"{', '.join(changed)}); give the grid another output folder", path=path)
     if uses_attribution_scores(cell.condition):
-        want, made = attribution_made_by(plan, pre_cell(cell)), row.attributions_made_by or {}
-        changed = sorted(k for k in ("method", "steps", "baseline")
-                         if made.get(k, DEFAULT_METHOD if k == "method" else None) != want.get(k, DEFAULT_METHOD))
+        want = attribution_settings(attribution_made_by(plan, pre_cell(cell)))
+        made = attribution_settings(row.attributions_made_by or {})
+        changed = sorted(k for k in want if made[k] != want[k])
         if changed:
             raise DataError(f"this cell was trained on key tokens attributed with other settings than the grid now "
                             f"asks for (differs in: attribution.{', attribution.'.join(changed)}); give the grid "
@@ -104,6 +105,12 @@ def eval_settings_changed(grid: GridConfig, eval_dir: Path, tasks: list[str]) ->
         if task in GEN_TASKS and made_gen != want_gen:
             changed.add("eval.gen_kwargs")
     return sorted(changed)
+
+
+def attribution_settings(made: Mapping[str, Any]) -> dict:
+    """The method and settings in what made an attribution file (a record, a .done.json, a cell's copy of it);
+    one made before records named their method is integrated gradients."""
+    return {"method": made.get("method", DEFAULT_METHOD), "steps": made.get("steps"), "baseline": made.get("baseline")}
 
 
 def attribution_made_by(plan: Plan, pre: Cell) -> dict:
