@@ -135,6 +135,35 @@ def test_attribution_shapes_completeness_batching_and_resume(tiny_checkpoint, sa
     for row in (json.loads(line) for line in out.read_text().splitlines()):
         assert parsed[row["id"]].gap == pytest.approx(row["f_input"] - row["f_baseline"])
         assert parsed[row["id"]].completeness_error == row["completeness_error"]
+    # Every row names the exact weights that scored it.
+    from trainers.model import weights_sha256
+
+    assert {row.weights_sha256 for row in parsed.values()} == {weights_sha256(tiny_checkpoint)} != {None}
+
+
+def test_resuming_with_other_weights_is_refused(tiny_checkpoint, sample_setup, tmp_path):
+    """Same path, same tokenizer, same settings, other weights (a checkpoint trained again elsewhere, not
+    bit-equal): adding rows would rank key tokens of two models in one file."""
+    from trainers.attribution import run_attribution
+
+    examples, rationales = sample_setup
+    out = tmp_path / "attr.jsonl"
+    run_attribution(_config(tiny_checkpoint, rationales, out, limit=2), examples)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    out.write_text("".join(json.dumps({**row, "weights_sha256": "a" * 64}) + "\n" for row in rows))
+    with pytest.raises(DataError) as err:
+        run_attribution(_config(tiny_checkpoint, rationales, out), examples)
+    message = str(err.value)
+    assert message.startswith(f"{out}:1: field 'weights_sha256'") and "made with other weights" in message
+    assert "aaaaaaaaaaaa..." in message and "\n" not in message
+    # A row from before rows named their weights resumes, as before.
+    out.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "weights_sha256"}) + "\n"
+                           for row in rows))
+    assert run_attribution(_config(tiny_checkpoint, rationales, out), examples).done_before == 2
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(_record(weights_sha256=7)) + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:1: field 'weights_sha256': not a sha256"):
+        read_attributions(path)
 
 
 def test_attribution_file_from_another_tokenizer(tiny_checkpoint, sample_setup, tmp_path):

@@ -334,6 +334,43 @@ def test_pre_student_without_its_checkpoint_is_trained_again_for_attributions(tm
     assert (tmp_path / "runs_out" / "runs" / "csqa__keytokens_post-3__tiny__seed0" / "run.json").is_file()
 
 
+def test_a_partial_attribution_file_from_another_machine_is_resumed_only_with_the_same_weights(tmp_path, capsys):
+    """A session ended half-way through the attributions and committed the rows made so far. The next machine
+    trains the pre student again; bit-equal weights resume the file, hours of attribution kept; rows of other
+    weights (or naming none) are made again, never mixed."""
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat, conditions=["pre", "keytokens_post:3"], attribution={"steps": 4})
+    assert main(["run", str(config)]) == 0
+    runs, attr = tmp_path / "runs_out" / "runs", tmp_path / "runs_out" / "attributions" / "csqa__tiny__seed0.jsonl"
+    lines = attr.read_text().splitlines(keepends=True)
+    weights = json.loads((runs / "csqa__pre__tiny__seed0" / "run.json").read_text())["weights_sha256"]
+    assert len(lines) == 16 and {json.loads(line)["weights_sha256"] for line in lines} == {weights}
+
+    def new_machine(committed: list[str]) -> str:
+        shutil.rmtree(runs / "csqa__pre__tiny__seed0" / "checkpoint")
+        shutil.rmtree(runs / "csqa__keytokens_post-3__tiny__seed0")
+        attr.with_suffix(".done.json").unlink()
+        attr.with_suffix(".trained_again").unlink(missing_ok=True)
+        attr.write_text("".join(committed))
+        capsys.readouterr()
+        assert main(["run", str(config)]) == 0
+        return capsys.readouterr().out
+
+    printed = new_machine(lines[:8])
+    assert "training it again" in printed and "resumed, its rows made with these same weights" in printed
+    assert f"{attr}: 8 already there, 8 attributed" in printed
+    assert attr.read_text().splitlines(keepends=True)[:8] == lines[:8]  # kept as committed, not redone
+    assert json.loads(attr.with_suffix(".done.json").read_text())["attributed"] == 16
+    for committed in ([json.dumps({**json.loads(line), "weights_sha256": "0" * 64}) + "\n" for line in lines[:8]],
+                      [json.dumps({k: v for k, v in json.loads(line).items() if k != "weights_sha256"}) + "\n"
+                       for line in lines[:8]]):
+        printed = new_machine(committed)
+        assert "made with other weights, or rows that name none: making it again" in printed
+        assert f"{attr}: 0 already there, 16 attributed" in printed
+        assert {json.loads(line)["weights_sha256"] for line in attr.read_text().splitlines()} == {weights}
+    assert (runs / "csqa__keytokens_post-3__tiny__seed0" / "run.json").is_file()
+
+
 def test_a_finished_cell_of_other_settings_is_refused_not_reused(tmp_path, capsys):
     """Changing a training setting and rerunning into the same folder would mix two experiments in one
     report: the finished cell is refused with one line naming it and the setting."""

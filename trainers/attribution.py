@@ -5,8 +5,8 @@ target layout; in the cloze formulation the label is the gold answer text, all i
 one go (:func:`encode`), examples are sorted by length and batched, and the method named by
 ``AttributionConfig.method`` scores each rationale token (:mod:`trainers.attribution_method`, the interface;
 :data:`METHODS`, the registry). Integrated gradients with the prompt's keys and values reused is the one
-method (:mod:`trainers.attribution_ig`). The file is JSON lines, resumable; each record names its method and
-settings, and a file is resumed only by the same ones.
+method (:mod:`trainers.attribution_ig`). The file is JSON lines, resumable; each record names its method,
+settings and weights (sha256), and a file is resumed only by the same ones.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     import statistics
 
     from cot_tasks.rationales.format import read_rationales
-    from trainers.model import load_causal_lm, pick_device
+    from trainers.model import load_causal_lm, pick_device, weights_sha256
     from trainers.students import resolve_student
 
     method = attribution_method(config)
@@ -154,17 +154,20 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
     rationales = read_rationales(config.rationales, config.dataset)
     device = pick_device(config.device)
     if model_and_tokenizer is None:
-        tokenizer, model = load_causal_lm(resolve_student(config.model), device, role="attribution",
+        checkpoint = resolve_student(config.model)
+        weights = weights_sha256(checkpoint)  # None for a hub name
+        tokenizer, model = load_causal_lm(checkpoint, device, role="attribution",
                                           trust_remote_code=config.trust_remote_code)
     else:
+        weights = None  # weights in memory: no file to name them by
         model, tokenizer = model_and_tokenizer
         model = model.to(device).eval()
     if not getattr(tokenizer, "is_fast", False):
         raise DataError("attribution needs a fast tokenizer (for token offsets)", path=config.model)
     fingerprint = tokenizer_fingerprint(tokenizer)
     repaired = repair_tail(config.out)
-    done = read_attributions(config.out, fingerprint, method=method.name,
-                             settings=settings) if Path(config.out).is_file() else {}
+    done = read_attributions(config.out, fingerprint, method=method.name, settings=settings,
+                             weights=weights) if Path(config.out).is_file() else {}
 
     todo, skipped_long, missing = [], 0, 0
     for ex in examples:
@@ -199,7 +202,7 @@ def run_attribution(config: AttributionConfig, examples: Sequence[Example] | Non
                 rows.append(attribution_record(
                     id=it.id, dataset=config.dataset, rationale=it.text, spans=it.spans,
                     token_ids=[it.input_ids[p] for p in it.rationale], scores=res.scores, k=config.k,
-                    model=config.model, tokenizer_fingerprint=fingerprint, **res.values,
+                    model=config.model, tokenizer_fingerprint=fingerprint, weights_sha256=weights, **res.values,
                     completeness_error=error, method=method.name, settings=settings))
             append_attributions(config.out, rows)
             bar.update(len(batch))

@@ -11,7 +11,9 @@ tokens read as the rationale wrote them (spaces, whole characters) for
 byte-level and SentencePiece tokenizers alike. Each row carries the
 tokenizer's fingerprint, so a file made with another tokenizer is refused
 instead of silently misread; ``cot-distill attribute`` resumes a file only with the method and
-settings it was made with. Kept free of torch: the ``keytokens_post`` /
+settings it was made with, and only with the weights it was made with where rows name them (the sha256 of
+the model's safetensors, ``weights_sha256``; a grid resumed on another machine, whose pre student is trained
+again, keeps a partial file only when the weights come out bit-equal). Kept free of torch: the ``keytokens_post`` /
 ``random_post`` conditions only need text.
 """
 
@@ -57,6 +59,7 @@ class AttributionRow:
     completeness_error: float | None = None
     gap: float | None = None  # F(x) - F(baseline), what the scores should add up to; None: not recorded
     method: str = DEFAULT_METHOD  # what scored the tokens (trainers.attribution.METHODS)
+    weights_sha256: str | None = None  # which exact weights scored them; None: not recorded (older files)
 
     def top(self, k: int) -> list[int]:
         """Indices of the ``k`` highest-scoring tokens, in rationale order."""
@@ -101,10 +104,12 @@ def _spans(value: list) -> tuple[tuple[int, int], ...] | None:
 
 
 def read_attributions(path: str | Path, fingerprint: str | None = None, *, method: str | None = None,
-                      settings: Mapping[str, Any] | None = None) -> dict[str, AttributionRow]:
+                      settings: Mapping[str, Any] | None = None,
+                      weights: str | None = None) -> dict[str, AttributionRow]:
     """``{id: row}``; broken lines, an old format, missing fields, mixed tokenizers or methods, a fingerprint
-    other than ``fingerprint`` or a method other than ``method`` with ``settings`` (when given: what a resumed
-    run would add) are one-line DataErrors naming the file. A row without ``method`` is integrated gradients."""
+    other than ``fingerprint``, a method other than ``method`` with ``settings``, or rows naming weights other
+    than ``weights`` (each when given: what a resumed run would add) are one-line DataErrors naming the file.
+    A row without ``method`` is integrated gradients."""
     path = Path(path)
     if not path.is_file():
         raise DataError("no such attribution file; run `cot-distill attribute` first", path=path)
@@ -142,9 +147,16 @@ def read_attributions(path: str | Path, fingerprint: str | None = None, *, metho
             raise DataError(f"mixes attribution methods ({seen_method} and {made}); one file per method",
                             path=path, line=lineno, field="method")
         seen_method = made
+        sha = obj.get("weights_sha256")
+        if sha is not None and not isinstance(sha, str):
+            raise DataError("not a sha256", path=path, line=lineno, field="weights_sha256")
+        if weights is not None and sha is not None and sha != weights:
+            raise DataError(f"made with other weights of {obj['model']} (sha256 {sha[:12]}..., this model's are "
+                            f"{weights[:12]}...); write another file, or delete this one to redo it",
+                            path=path, line=lineno, field="weights_sha256")
         out[obj["id"]] = AttributionRow(obj["id"], tuple(obj["tokens"]), tuple(obj["token_ids"]), spans,
                                         tuple(float(s) for s in obj["scores"]), obj["model"], fp,
-                                        obj.get("completeness_error"), _gap(obj), made)
+                                        obj.get("completeness_error"), _gap(obj), made, sha)
     return out
 
 

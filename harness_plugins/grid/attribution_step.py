@@ -32,6 +32,30 @@ def check_attribution_file(path: Path, model: str, options: AttributionOptions) 
                         path=path)
 
 
+def keep_if_same_weights(path: Path, model: str, pre: Cell) -> None:
+    """A partial attribution file committed by another machine is resumed when every row names the weights the
+    pre student trained again here has (training is deterministic on one kind of device): hours of attribution
+    kept. Rows of other weights, or naming none (older files), or a file that does not parse: made again."""
+    from cot_tasks.io import repair_tail
+    from cot_tasks.rationales.keytokens import read_attributions
+    from trainers.model import weights_sha256
+
+    if not path.is_file():
+        return
+    now = weights_sha256(model)
+    try:
+        repair_tail(path)
+        made = {row.weights_sha256 for row in read_attributions(path).values()}
+    except DataError:
+        made = set()
+    if now is not None and made == {now}:
+        print(f"[{pre.dataset}] {path}: resumed, its rows made with these same weights (sha256 {now[:12]}...)",
+              flush=True)
+        return
+    print(f"[{pre.dataset}] {path}: made with other weights, or rows that name none: making it again", flush=True)
+    path.unlink()
+
+
 def attribute(plan: Plan, pre: Cell) -> Path:
     """The attribution file of ``pre``'s dataset/student/seed, made or resumed."""
     from cot_tasks.rationales.keytokens import read_attributions
@@ -45,12 +69,12 @@ def attribute(plan: Plan, pre: Cell) -> Path:
     if grid.attribution_model is None and (read_run_record(model) or {}).get("status") != "finished":
         # A grid resumed on another machine: the pre cell's run is committed, its weights never are. Train it
         # again (same settings and seed; an interrupted retraining resumes) and attribute every example with
-        # that one model, never a mix.
+        # weights of one sha256, never a mix.
         print(f"[{pre.dataset}] the pre student {pre.name} has no checkpoint here: training it again for its "
               "attributions", flush=True)
         again.touch()
-        path.unlink(missing_ok=True)
         train_cell(cell_config(grid, pre, Path(model), plan.rationales[pre.dataset]), pre.name)
+        keep_if_same_weights(path, model, pre)
     check_attribution_file(path, model, grid.attribution)
     report = run_attribution(AttributionConfig(
         model=model, dataset=pre.dataset, rationales=Path(plan.rationales[pre.dataset]), out=path,
