@@ -371,6 +371,37 @@ def test_a_partial_attribution_file_from_another_machine_is_resumed_only_with_th
     assert (runs / "csqa__keytokens_post-3__tiny__seed0" / "run.json").is_file()
 
 
+def test_a_seed_started_on_another_device_is_left_for_it(tmp_path, capsys):
+    """One device per seed: the same seed trains differently on another CPU, so a seed whose first cell
+    finished elsewhere is left for that device (named, counted), and a seed with no finished cell is taken."""
+    import dataclasses
+
+    from cot_tasks.grid_files import read_run, write_run
+
+    src, rat = write_source(tmp_path)
+    config = grid_yaml(tmp_path, src, rat, seeds=[0, 1])
+    assert main(["run", str(config)]) == 0
+    runs = tmp_path / "runs_out" / "runs"
+    none0 = runs / "csqa__none__tiny__seed0"
+    record = read_run(none0)
+    write_run(none0, dataclasses.replace(record, training={**record.training, "device": "cpu (x86_64, Other, AMX)"}))
+    for name in ("csqa__pre__tiny__seed0", "csqa__pre__tiny__seed1", "csqa__none__tiny__seed1"):
+        (runs / name / "run.json").unlink()
+    capsys.readouterr()
+    assert main(["run", str(config)]) == 0
+    printed = capsys.readouterr().out
+    assert ("[csqa] csqa__pre__tiny__seed0: left for cpu (x86_64, Other, AMX), where its seed's first cell trained; "
+            "run the grid there") in printed
+    assert "1 cell(s) left for the device their seed's first cell trained on" in printed
+    assert not (runs / "csqa__pre__tiny__seed0" / "run.json").exists()
+    assert all((runs / f"csqa__{c}__tiny__seed1" / "run.json").is_file() for c in ("none", "pre"))
+    import csv
+
+    with open(tmp_path / "runs_out" / "results.csv") as fh:
+        cells = {(r["condition"], r["seed"]) for r in csv.DictReader(fh)}
+    assert cells == {("none", "0"), ("none", "1"), ("pre", "1")}
+
+
 def test_a_finished_cell_of_other_settings_is_refused_not_reused(tmp_path, capsys):
     """Changing a training setting and rerunning into the same folder would mix two experiments in one
     report: the finished cell is refused with one line naming it and the setting."""

@@ -366,8 +366,26 @@ def test_auto_mixed_precision_trains_and_records_what_it_resolved_to(monkeypatch
     record = json.loads((Path(cfg.output) / "cot_distill.json").read_text())
     assert record["config"]["mixed_precision"] == "auto" and record["mixed_precision"] == expected
     # ... and says where it trained, which a grid spanning machines reports per cell
+    from trainers.model import cpu_model_name
+
     assert record["device"] == (f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
-                                else f"cpu ({platform.machine()}, no native bf16)")
+                                else f"cpu ({platform.machine()}, {cpu_model_name()}, no native bf16)")
+
+
+def test_a_cpu_is_named_by_its_model_and_bf16_unit(tmp_path):
+    """Two CPUs that both do bf16 natively still train one seed differently (an AMD EPYC with AVX512-BF16 and
+    an Intel Xeon with AMX differ from the first step's loss): the record tells them apart."""
+    from trainers.model import cpu_device_name, cpu_model_name
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: avx512_bf16\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC\n")
+    assert cpu_model_name(info) == "AMD EPYC"
+    assert cpu_model_name(tmp_path / "absent") != ""
+    assert cpu_device_name("x86_64", "AMD EPYC", amx=False, avx512_bf16=True) == "cpu (x86_64, AMD EPYC, AVX512-BF16)"
+    assert (cpu_device_name("x86_64", "Intel(R) Xeon(R) Processor", amx=True, avx512_bf16=True)
+            == "cpu (x86_64, Intel(R) Xeon(R) Processor, AMX)")
+    assert cpu_device_name("aarch64", "x", amx=False, avx512_bf16=False) == "cpu (aarch64, x, no native bf16)"
 
 
 @pytest.mark.parametrize("cap", [None, 2.0])

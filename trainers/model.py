@@ -116,16 +116,39 @@ def pick_device(requested: str | None) -> str:
 
 def device_name(device: torch.device | str) -> str:
     """The hardware a run trained on, for its record: the same seed trains differently on another device
-    (other kernels, other rounding), so a grid that spans machines reports which cell ran where."""
+    (other kernels, other rounding: an AMD EPYC with AVX512-BF16 and an Intel Xeon with AMX give other losses
+    from the first step), so a grid that spans machines reports which cell ran where."""
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
         import platform
 
-        bf16 = "native bf16" if bf16_is_fast(device) else "no native bf16"
-        return f"cpu ({platform.machine()}, {bf16})"
+        amx, avx512_bf16 = (getattr(torch.cpu, name, lambda: False)() for name in
+                            ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+        return cpu_device_name(platform.machine(), cpu_model_name(), amx=amx, avx512_bf16=avx512_bf16)
     return device.type
+
+
+def cpu_device_name(machine: str, model: str, *, amx: bool, avx512_bf16: bool) -> str:
+    """``cpu (x86_64, AMD EPYC, AVX512-BF16)``: the architecture, the CPU's model name and the unit that does
+    its bf16 matmuls (AMX, AVX512-BF16, or none: emulated)."""
+    unit = "AMX" if amx else "AVX512-BF16" if avx512_bf16 else "no native bf16"
+    return f"cpu ({machine}, {model}, {unit})"
+
+
+def cpu_model_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name as Linux reports it (``lscpu``'s "Model name"), else what Python's platform says."""
+    import platform
+
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def pad_id(tokenizer) -> int:

@@ -85,10 +85,14 @@ def run_grid(grid: GridConfig, *, verbose: bool = False) -> list[RunRecord]:
 
 def finish(the_plan: Plan, rows: dict[str, RunRecord], started: float) -> list[RunRecord]:
     """results.csv and the table, in the grid's order whatever order the cells ended in (every executor)."""
-    ordered = [rows[c.name] for c in the_plan.cells]
+    ordered = [rows[c.name] for c in the_plan.cells if c.name in rows]
     write_csv(the_plan.out / "results.csv", ordered)
-    print(format_table(ordered))
+    if ordered:
+        print(format_table(ordered))
     print(f"{len(ordered)} runs in {time.perf_counter() - started:.0f}s; results: {the_plan.out / 'results.csv'}")
+    if left := len(the_plan.cells) - len(ordered):
+        print(f"{left} cell(s) left for the device their seed's first cell trained on (one device per seed); "
+              "run the grid there to finish it")
     return ordered
 
 

@@ -21,6 +21,31 @@ def key_token_cells(plan: Plan, pre: Cell) -> list[Cell]:
     return plan.known["key_token_cells"].get((pre.dataset, pre.student, pre.seed), [])
 
 
+def device_of(plan: Plan, cell: Cell) -> str | None:
+    """The device the cells of ``cell``'s dataset, student and seed train on: the one their first finished cell
+    (in the grid's order) records; None while none has finished (or none records its device)."""
+    if "seed_cells" not in plan.known:
+        index: dict[tuple, list[Cell]] = {}
+        for c in plan.cells:
+            index.setdefault((c.dataset, c.student, c.seed), []).append(c)
+        plan.known["seed_cells"] = index
+    for c in plan.known["seed_cells"].get((cell.dataset, cell.student, cell.seed), []):
+        row = finished(plan, c)
+        if row is not None and (row.training or {}).get("device"):
+            return row.training["device"]
+    return None
+
+
+def left_for(plan: Plan, step: Step) -> str | None:
+    """The other device a step is left for. One device per seed: a dataset/student/seed whose first cell
+    finished on one device is trained and scored there only, so no paired comparison between its conditions
+    holds what the device alone moves (the same seed trains differently on another CPU from the first step)."""
+    from trainers.model import device_name, pick_device
+
+    owner = device_of(plan, step.cell)
+    return owner if owner is not None and owner != device_name(pick_device(None)) else None
+
+
 def needed(plan: Plan, step: Step) -> bool:
     """Whether a step has work left: a finished cell needs nothing, and neither does a pre student or an
     attribution file whose key-token cells are all finished (a rerun loads no attribution model)."""
@@ -31,7 +56,12 @@ def needed(plan: Plan, step: Step) -> bool:
 
 
 def run_step(plan: Plan, step: Step, chance: dict[str, float], *, verbose: bool = False) -> RunRecord | None:
-    """Do one step; a cell step returns its row."""
+    """Do one step; a cell step returns its row (None where the step is left for another device)."""
+    if (owner := left_for(plan, step)) is not None:
+        what = step.cell.name if step.kind == "cell" else f"the {step.kind} step of {step.cell.name}"
+        print(f"[{step.cell.dataset}] {what}: left for {owner}, where its seed's first cell trained; run the grid "
+              "there", flush=True)
+        return None
     if step.kind == "cell":
         return run_cell(plan, step.cell, chance.get(step.cell.dataset), verbose=verbose)
     if not needed(plan, step):
