@@ -95,10 +95,15 @@ def bf16_is_fast(device: torch.device | str) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    # torch.cpu's probes are underscored but the only ones torch has (get_cpu_capability() says AVX512
-    # for CPUs without the BF16 extension); a torch without them gets the safe answer.
-    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
-    return any(probe is not None and probe() for probe in probes)
+    return any(cpu_bf16_units())
+
+
+def cpu_bf16_units() -> tuple[bool, bool]:
+    """(AMX, AVX512-BF16) on this CPU. torch.cpu's probes are underscored but the only ones torch has
+    (get_cpu_capability() says AVX512 for CPUs without the BF16 extension); a torch without them gets the safe
+    answer."""
+    return tuple(getattr(torch.cpu, name, lambda: False)() for name in
+                 ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
 
 
 def resolve_mixed_precision(value: str, device: torch.device | str) -> str:
@@ -124,8 +129,7 @@ def device_name(device: torch.device | str) -> str:
     if device.type == "cpu":
         import platform
 
-        amx, avx512_bf16 = (getattr(torch.cpu, name, lambda: False)() for name in
-                            ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+        amx, avx512_bf16 = cpu_bf16_units()
         return cpu_device_name(platform.machine(), cpu_model_name(), amx=amx, avx512_bf16=avx512_bf16)
     return device.type
 

@@ -10,26 +10,25 @@ from harness_plugins.grid.cell import cell_config, finished, run_cell, train_cel
 from harness_plugins.grid.plan import Cell, Plan, Step
 
 
-def key_token_cells(plan: Plan, pre: Cell) -> list[Cell]:
-    """The cells trained on the attribution file of ``pre``'s dataset, student and seed."""
-    if "key_token_cells" not in plan.known:
-        index: dict[tuple, list[Cell]] = {}
-        for c in plan.cells:
-            if needs_attributions(c.condition):
-                index.setdefault((c.dataset, c.student, c.seed), []).append(c)
-        plan.known["key_token_cells"] = index
-    return plan.known["key_token_cells"].get((pre.dataset, pre.student, pre.seed), [])
-
-
-def device_of(plan: Plan, cell: Cell) -> str | None:
-    """The device the cells of ``cell``'s dataset, student and seed train on: the one their first finished cell
-    (in the grid's order) records; None while none has finished (or none records its device)."""
+def seed_cells(plan: Plan, cell: Cell) -> list[Cell]:
+    """The cells of ``cell``'s dataset, student and seed, in the grid's order."""
     if "seed_cells" not in plan.known:
         index: dict[tuple, list[Cell]] = {}
         for c in plan.cells:
             index.setdefault((c.dataset, c.student, c.seed), []).append(c)
         plan.known["seed_cells"] = index
-    for c in plan.known["seed_cells"].get((cell.dataset, cell.student, cell.seed), []):
+    return plan.known["seed_cells"].get((cell.dataset, cell.student, cell.seed), [])
+
+
+def key_token_cells(plan: Plan, pre: Cell) -> list[Cell]:
+    """The cells trained on the attribution file of ``pre``'s dataset, student and seed."""
+    return [c for c in seed_cells(plan, pre) if needs_attributions(c.condition)]
+
+
+def device_of(plan: Plan, cell: Cell) -> str | None:
+    """The device the cells of ``cell``'s dataset, student and seed train on: the one their first finished cell
+    (in the grid's order) records; None while none has finished (or none records its device)."""
+    for c in seed_cells(plan, cell):
         row = finished(plan, c)
         if row is not None and (row.training or {}).get("device"):
             return row.training["device"]
